@@ -1,0 +1,15 @@
+//! A read-only MCP server for Prefect that runs as a Cloudflare Worker.
+//!
+//! The crate is platform-neutral except for [`worker`], the thin wasm32 shell: the MCP
+//! endpoint ([`protocol`]) takes an `http::Request` and an upstream [`prefect::Fetch`]
+//! implementation, so the same code is exercised natively by `cargo test` and inside
+//! workerd by the integration tests.
+
+pub mod credentials;
+pub mod prefect;
+pub mod protocol;
+pub mod settings;
+pub mod tools;
+
+#[cfg(target_arch = "wasm32")]
+mod worker;

@@ -1,0 +1,65 @@
+//! An in-memory upstream for unit tests: canned answers per method and path, and a record
+//! of every request so tests can assert bodies, headers and subrequest counts.
+
+use std::cell::RefCell;
+
+use serde_json::Value;
+
+use super::{Fetch, FetchError, UpstreamRequest, UpstreamResponse};
+
+enum Answer {
+    Json(u16, Value),
+    Fail(FetchError),
+}
+
+#[derive(Default)]
+pub struct FakeUpstream {
+    routes: Vec<(String, String, Answer)>,
+    sent: RefCell<Vec<UpstreamRequest>>,
+}
+
+impl FakeUpstream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers `method path` (path without query) with `status` and a JSON body.
+    pub fn on(mut self, method: &str, path: &str, status: u16, body: Value) -> Self {
+        self.routes.push((method.into(), path.into(), Answer::Json(status, body)));
+        self
+    }
+
+    /// Fails `method path` at the transport level.
+    pub fn failing(mut self, method: &str, path: &str, error: FetchError) -> Self {
+        self.routes.push((method.into(), path.into(), Answer::Fail(error)));
+        self
+    }
+
+    pub fn requests(&self) -> Vec<UpstreamRequest> {
+        self.sent.borrow().clone()
+    }
+
+    /// The JSON body of the `index`-th request.
+    pub fn body(&self, index: usize) -> Value {
+        let sent = self.sent.borrow();
+        serde_json::from_slice(sent[index].body().as_deref().expect("request has a body")).unwrap()
+    }
+}
+
+impl Fetch for FakeUpstream {
+    async fn fetch(&self, request: UpstreamRequest, _timeout_ms: u32) -> Result<UpstreamResponse, FetchError> {
+        let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+        self.sent.borrow_mut().push(request);
+        let answer = self.routes.iter().find(|(m, p, _)| *m == method && *p == path).map(|(_, _, a)| a);
+        match answer {
+            Some(Answer::Json(status, body)) => {
+                Ok(http::Response::builder().status(*status).body(body.to_string().into_bytes()).unwrap())
+            }
+            Some(Answer::Fail(error)) => Err(error.clone()),
+            None => Ok(http::Response::builder()
+                .status(404)
+                .body(br#"{"detail":"Not Found"}"#.to_vec())
+                .unwrap()),
+        }
+    }
+}

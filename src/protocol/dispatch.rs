@@ -1,0 +1,204 @@
+//! JSON-RPC: classify one message, answer it in its era, shape the result for that era.
+
+use http::{HeaderMap, StatusCode};
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CompleteResult, CompletionInfo, DiscoverResult, EmptyResult, ErrorCode, ErrorData,
+    Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, ServerCapabilities, ServerResult,
+};
+use serde_json::{Value, json};
+
+use super::era::{self, Era, SUPPORTED_VERSIONS};
+use crate::credentials;
+use crate::prefect::Fetch;
+use crate::settings::Settings;
+use crate::tools::{self, ToolContext};
+
+pub const SERVER_NAME: &str = "Prefect MCP Server";
+const SERVER_INFO_META_KEY: &str = "io.modelcontextprotocol/serverInfo";
+/// How long 2026-07-28 clients may reuse a `tools/list` or discover answer. The list
+/// depends on the caller's credentials, so it is private to them.
+const LIST_TTL_MS: u64 = 300_000;
+
+/// What to send back for one message.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    /// `None` for notifications and responses (HTTP 202, empty body).
+    pub body: Option<Value>,
+    /// Prefect requests made while answering (reported in a response header).
+    pub upstream_requests: u32,
+}
+
+impl Reply {
+    fn accepted() -> Self {
+        Reply { status: StatusCode::ACCEPTED, body: None, upstream_requests: 0 }
+    }
+
+    fn error(status: StatusCode, id: Option<&Value>, error: ErrorData) -> Self {
+        let body = json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": error});
+        Reply { status, body: Some(body), upstream_requests: 0 }
+    }
+}
+
+pub fn server_info() -> Implementation {
+    Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"))
+}
+
+/// Nothing changes at run time, so no `listChanged`. Handshake-era clients also get
+/// `logging`, which they may set (it is a no-op: this server emits no log messages); it is
+/// deprecated and gone from 2026-07-28.
+#[allow(deprecated)]
+fn capabilities(era: &Era) -> ServerCapabilities {
+    let builder = ServerCapabilities::builder().enable_tools().enable_prompts().enable_resources().enable_completions();
+    match era {
+        Era::Legacy(_) => builder.enable_logging().build(),
+        Era::Modern => builder.build(),
+    }
+}
+
+/// Answers one parsed JSON-RPC message.
+pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Settings, fetch: &F) -> Reply {
+    if message.is_array() {
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorData::invalid_request("batch requests are not supported; send one JSON-RPC message per POST", None),
+        );
+    }
+    let Some(object) = message.as_object() else {
+        return Reply::error(StatusCode::BAD_REQUEST, None, ErrorData::invalid_request("the body must be a JSON-RPC 2.0 object", None));
+    };
+    let id = object.get("id");
+    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Reply::error(StatusCode::BAD_REQUEST, id, ErrorData::invalid_request("`jsonrpc` must be \"2.0\"", None));
+    }
+    let Some(method) = object.get("method") else {
+        // A response to a server request: nothing to do for a server that sends none.
+        if id.is_some() && (object.contains_key("result") || object.contains_key("error")) {
+            return Reply::accepted();
+        }
+        return Reply::error(StatusCode::BAD_REQUEST, id, ErrorData::invalid_request("a request needs a `method`", None));
+    };
+    let Some(method) = method.as_str() else {
+        return Reply::error(StatusCode::BAD_REQUEST, id, ErrorData::invalid_request("`method` must be a string", None));
+    };
+    let Some(id) = id else {
+        return Reply::accepted(); // A notification.
+    };
+    if !(id.is_string() || id.is_i64() || id.is_u64()) {
+        return Reply::error(StatusCode::BAD_REQUEST, None, ErrorData::invalid_request("`id` must be a string or an integer", None));
+    }
+    let params = object.get("params");
+    if params.is_some_and(|p| !p.is_object() && !p.is_null()) {
+        return Reply::error(StatusCode::BAD_REQUEST, Some(id), ErrorData::invalid_params("`params` must be an object", None));
+    }
+
+    let era = match era::classify(headers, method, params) {
+        Ok(era) => era,
+        Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
+    };
+    let ctx = ToolContext::new(credentials::resolve(headers, &settings.secrets), fetch, settings.upstream_timeout_ms);
+    let outcome = answer(&era, method, params, &ctx).await;
+    let upstream_requests = ctx.upstream_requests();
+    let reply = match outcome {
+        Ok(result) => {
+            let body = json!({"jsonrpc": "2.0", "id": id, "result": shape_for_era(result, &era)});
+            Reply { status: StatusCode::OK, body: Some(body), upstream_requests }
+        }
+        Err(error) => Reply::error(error_status(&era, &error), Some(id), error),
+    };
+    Reply { upstream_requests, ..reply }
+}
+
+/// In 2026-07-28 errors carry HTTP semantics; handshake-era errors travel with 200.
+fn error_status(era: &Era, error: &ErrorData) -> StatusCode {
+    match (era, error.code) {
+        (Era::Legacy(_), _) => StatusCode::OK,
+        (Era::Modern, ErrorCode::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
+        (Era::Modern, _) => StatusCode::OK,
+    }
+}
+
+async fn answer<F: Fetch>(era: &Era, method: &str, params: Option<&Value>, ctx: &ToolContext<'_, F>) -> Result<ServerResult, ErrorData> {
+    let legacy = matches!(era, Era::Legacy(_));
+    match method {
+        "initialize" if let Era::Legacy(version) = era => {
+            // Parse to reject malformed handshakes; the answer does not depend on them.
+            let _: InitializeRequestParams = parse_params(params)?;
+            Ok(ServerResult::InitializeResult(
+                InitializeResult::new(capabilities(era)).with_server_info(server_info()).with_protocol_version(version.clone()),
+            ))
+        }
+        "server/discover" => Ok(ServerResult::DiscoverResult(
+            DiscoverResult::new(SUPPORTED_VERSIONS.to_vec(), capabilities(era))
+                .with_server_info(server_info())
+                .with_ttl_ms(LIST_TTL_MS)
+                .with_cache_scope(CacheScope::Public),
+        )),
+        // Handshake-era utilities; 2026-07-28 removed them.
+        "ping" | "logging/setLevel" if legacy => Ok(ServerResult::EmptyResult(EmptyResult {})),
+        "tools/list" => Ok(ServerResult::ListToolsResult(
+            ListToolsResult::with_all_items(tools::definitions()).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Private),
+        )),
+        "tools/call" => {
+            let call: CallToolRequestParams = parse_params(params)?;
+            match tools::call(ctx, &call.name, call.arguments).await {
+                Some(result) => Ok(ServerResult::CallToolResult(result)),
+                None => Err(ErrorData::invalid_params(
+                    format!("Unknown tool: '{}'", call.name),
+                    Some(json!({"available": tools::definitions().iter().map(|t| t.name.clone()).collect::<Vec<_>>()})),
+                )),
+            }
+        }
+        // No prompts or resources yet: empty lists, so clients that list everything work.
+        "prompts/list" => Ok(ServerResult::ListPromptsResult(
+            ListPromptsResult::with_all_items(Vec::new()).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Public),
+        )),
+        "resources/list" => Ok(ServerResult::ListResourcesResult(
+            ListResourcesResult::with_all_items(Vec::new()).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Public),
+        )),
+        "resources/templates/list" => Ok(ServerResult::ListResourceTemplatesResult(
+            ListResourceTemplatesResult::with_all_items(Vec::new()).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Public),
+        )),
+        "resources/read" => {
+            let uri = params.and_then(|p| p.get("uri")).cloned().unwrap_or(Value::Null);
+            Err(ErrorData::invalid_params(format!("Resource not found: {uri}"), Some(json!({"uri": uri}))))
+        }
+        "completion/complete" => Ok(ServerResult::CompleteResult(CompleteResult::new(CompletionInfo::default()))),
+        _ => Err(ErrorData::new(ErrorCode::METHOD_NOT_FOUND, format!("Method not found: {method}"), Some(json!(method)))),
+    }
+}
+
+fn parse_params<T: serde::de::DeserializeOwned>(params: Option<&Value>) -> Result<T, ErrorData> {
+    let value = params.cloned().filter(|p| !p.is_null()).unwrap_or_else(|| json!({}));
+    serde_path_to_error::deserialize(value).map_err(|e| ErrorData::invalid_params(format!("invalid params: {e}"), None))
+}
+
+/// Handshake-era peers get results without the 2026-07-28 fields; 2026-07-28 peers get
+/// `resultType`, cache hints and the server's identity in `_meta` on every result.
+fn shape_for_era(mut result: ServerResult, era: &Era) -> Value {
+    match era {
+        Era::Legacy(_) => {
+            result.strip_result_type_for_legacy_peer();
+            let mut value = serde_json::to_value(result).expect("results serialise");
+            if let Some(object) = value.as_object_mut() {
+                object.remove("ttlMs");
+                object.remove("cacheScope");
+            }
+            value
+        }
+        Era::Modern => {
+            result.fill_missing_cache_hints();
+            let mut value = serde_json::to_value(result).expect("results serialise");
+            if let Some(object) = value.as_object_mut() {
+                let meta = object.entry("_meta").or_insert_with(|| json!({}));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.insert(SERVER_INFO_META_KEY.into(), serde_json::to_value(server_info()).expect("serialisable"));
+                }
+                object.entry("resultType").or_insert_with(|| json!("complete"));
+            }
+            value
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Stateless streamable-HTTP MCP at `/mcp`: HTTP rules here, JSON-RPC in [`dispatch`],
+//! protocol eras in [`era`].
+//!
+//! No session is ever created: every POST is answered from its own headers and body, so
+//! any Worker instance can serve any request and nothing carries over between requests.
+
+pub mod dispatch;
+pub mod era;
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use rmcp::model::ErrorData;
+use serde_json::{Value, json};
+
+use crate::prefect::Fetch;
+use crate::settings::Settings;
+
+pub const MCP_PATH: &str = "/mcp";
+/// Larger bodies are refused with 413; real MCP requests are a few kilobytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Response header reporting how many Prefect requests a call made (for benchmarks).
+pub const UPSTREAM_REQUESTS_HEADER: &str = "x-upstream-requests";
+
+const ALLOWED_METHODS: &str = "POST, OPTIONS";
+const ALLOWED_HEADERS: &str = "content-type, accept, authorization, mcp-protocol-version, mcp-method, mcp-name, \
+    last-event-id, x-prefect-api-url, x-prefect-api-key, x-prefect-api-auth-string";
+
+pub type Request = http::Request<Vec<u8>>;
+pub type Response = http::Response<Vec<u8>>;
+
+/// Answers one HTTP request.
+pub async fn handle<F: Fetch>(request: Request, settings: &Settings, fetch: &F) -> Response {
+    let path = request.uri().path();
+    if path != MCP_PATH && path != "/mcp/" {
+        return match (request.method(), path) {
+            (&Method::GET, "/") => plain(StatusCode::OK, "Prefect MCP server. Connect MCP clients to /mcp.\n"),
+            _ => plain(StatusCode::NOT_FOUND, "Not found. The MCP endpoint is /mcp.\n"),
+        };
+    }
+    if let Err(reason) = check_host(&request, settings) {
+        return rpc_error(StatusCode::FORBIDDEN, ErrorData::invalid_request(reason, None));
+    }
+    let origin = match allowed_origin(&request, settings) {
+        Ok(origin) => origin,
+        Err(reason) => return rpc_error(StatusCode::FORBIDDEN, ErrorData::invalid_request(reason, None)),
+    };
+    let mut response = match *request.method() {
+        Method::OPTIONS => preflight(),
+        Method::POST => post(request, settings, fetch).await,
+        _ => {
+            let mut response = plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This stateless MCP server answers POST only: no server-initiated stream (GET) and no session to end (DELETE).\n",
+            );
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+            response
+        }
+    };
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(UPSTREAM_REQUESTS_HEADER));
+    }
+    response
+}
+
+async fn post<F: Fetch>(request: Request, settings: &Settings, fetch: &F) -> Response {
+    let (parts, body) = request.into_parts();
+    if body.len() > MAX_BODY_BYTES {
+        return rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorData::invalid_request(format!("request body over {MAX_BODY_BYTES} bytes"), None),
+        );
+    }
+    if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE)
+        && !media_type(content_type).is_some_and(|m| m == "application/json")
+    {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorData::invalid_request("Content-Type must be application/json", None),
+        );
+    }
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, ErrorData::parse_error(format!("Parse error: {e}"), None)),
+    };
+    let reply = dispatch::handle(message, &parts.headers, settings, fetch).await;
+    let mut response = match reply.body {
+        None => empty(reply.status),
+        Some(body) if wants_event_stream(&parts.headers) => event_stream(reply.status, &body),
+        Some(body) => json_response(reply.status, &body),
+    };
+    if reply.upstream_requests > 0 {
+        response.headers_mut().insert(UPSTREAM_REQUESTS_HEADER, HeaderValue::from(reply.upstream_requests));
+    }
+    response
+}
+
+/// DNS-rebinding guard: when hosts are configured, the Host header must be one of them
+/// (`host` matches any port, `host:port` that port only).
+fn check_host(request: &Request, settings: &Settings) -> Result<(), String> {
+    if settings.allowed_hosts.is_empty() {
+        return Ok(());
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let name = host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host.as_str(), |(n, _)| n);
+    let allowed = settings.allowed_hosts.iter().any(|a| {
+        let a = a.to_ascii_lowercase();
+        a == host || a == name
+    });
+    if allowed { Ok(()) } else { Err(format!("Host `{host}` is not served here")) }
+}
+
+/// Browsers send `Origin`; it must be a loopback origin (local tools) or a configured one.
+/// The request's own Host is deliberately not trusted: under DNS rebinding a hostile page
+/// reaches this server with a matching Host and Origin. Requests without `Origin` (every
+/// non-browser client) pass.
+fn allowed_origin(request: &Request, settings: &Settings) -> Result<Option<HeaderValue>, String> {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return Ok(None);
+    };
+    let text = origin.to_str().unwrap_or_default().trim_end_matches('/').to_ascii_lowercase();
+    let loopback = url::Url::parse(&text).ok().is_some_and(|url| {
+        matches!(url.host(), Some(url::Host::Domain("localhost")))
+            || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+    });
+    let configured = settings.allowed_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&text));
+    if loopback || configured {
+        Ok(Some(origin.clone()))
+    } else {
+        Err(format!("Origin `{text}` is not allowed; add it to MCP_ALLOWED_ORIGINS to let that web page call this server"))
+    }
+}
+
+fn preflight() -> Response {
+    let mut response = empty(StatusCode::NO_CONTENT);
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED_METHODS));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    response
+}
+
+fn media_type(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    Some(text.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+/// JSON unless the client accepts only `text/event-stream`. A missing or partial `Accept`
+/// gets JSON: some clients have shipped without one.
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    let accepted: Vec<String> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|item| item.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .collect();
+    accepted.iter().any(|m| m == "text/event-stream")
+        && !accepted.iter().any(|m| m == "application/json" || m == "application/*" || m == "*/*")
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    with_type(status, "text/plain; charset=utf-8", text.as_bytes().to_vec())
+}
+
+fn empty(status: StatusCode) -> Response {
+    http::Response::builder().status(status).body(Vec::new()).expect("valid response")
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    with_type(status, "application/json", serde_json::to_vec(body).expect("JSON serialises"))
+}
+
+fn event_stream(status: StatusCode, body: &Value) -> Response {
+    let frame = format!("event: message\ndata: {body}\n\n");
+    let mut response = with_type(status, "text/event-stream", frame.into_bytes());
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn rpc_error(status: StatusCode, error: ErrorData) -> Response {
+    json_response(status, &json!({"jsonrpc": "2.0", "id": null, "error": error}))
+}
+
+fn with_type(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
+    http::Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body)
+        .expect("valid response")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! Argument types shared by the tools, and argument parsing with precise errors.
+//!
+//! Each tool declares a `Params` struct (serde + schemars): the same type produces the
+//! advertised `inputSchema` and parses the call, so the two cannot drift apart.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use rmcp::model::JsonObject;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Parses tool arguments; `None` (omitted or `null`) means `{}`. The error names the
+/// argument and the reason, e.g. "limit: expected an integer from 1 to 200, got 201".
+pub fn parse<P: DeserializeOwned>(arguments: Option<JsonObject>) -> Result<P, String> {
+    let value = Value::Object(arguments.unwrap_or_default());
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        if path == "." { inner } else { format!("{path}: {inner}") }
+    })
+}
+
+/// A result-count argument: an integer in `MIN..=MAX`, `DEFAULT` when omitted. Like the
+/// reference it also takes integral floats (`2.0`) and numeric strings (`"3"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit<const MIN: u32, const MAX: u32, const DEFAULT: u32>(pub u32);
+
+impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> Limit<MIN, MAX, DEFAULT> {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    fn check(value: f64) -> Option<Self> {
+        (value.fract() == 0.0 && value >= f64::from(MIN) && value <= f64::from(MAX)).then_some(Limit(value as u32))
+    }
+}
+
+impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> Default for Limit<MIN, MAX, DEFAULT> {
+    fn default() -> Self {
+        Limit(DEFAULT)
+    }
+}
+
+impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> Serialize for Limit<MIN, MAX, DEFAULT> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.0)
+    }
+}
+
+impl<'de, const MIN: u32, const MAX: u32, const DEFAULT: u32> Deserialize<'de> for Limit<MIN, MAX, DEFAULT> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LimitVisitor<const MIN: u32, const MAX: u32, const DEFAULT: u32>;
+
+        impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> LimitVisitor<MIN, MAX, DEFAULT> {
+            fn out_of_range<E: de::Error>(got: impl fmt::Display) -> E {
+                E::custom(format!("expected an integer from {MIN} to {MAX}, got {got}"))
+            }
+        }
+
+        impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> Visitor<'_> for LimitVisitor<MIN, MAX, DEFAULT> {
+            type Value = Limit<MIN, MAX, DEFAULT>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "an integer from {MIN} to {MAX}")
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Limit::check(v as f64).ok_or_else(|| Self::out_of_range(v))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Limit::check(v as f64).ok_or_else(|| Self::out_of_range(v))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Limit::check(v).ok_or_else(|| Self::out_of_range(v))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let parsed: f64 = v.trim().parse().map_err(|_| Self::out_of_range(format!("{v:?}")))?;
+                self.visit_f64(parsed)
+            }
+        }
+
+        deserializer.deserialize_any(LimitVisitor::<MIN, MAX, DEFAULT>)
+    }
+}
+
+impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> JsonSchema for Limit<MIN, MAX, DEFAULT> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        format!("Limit_{MIN}_{MAX}_{DEFAULT}").into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "integer", "minimum": MIN, "maximum": MAX, "default": DEFAULT})
+    }
+}
+
+/// A Prefect Cloud workspace id (UUID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkspaceId(pub Uuid);
+
+impl<'de> Deserialize<'de> for WorkspaceId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Uuid::parse_str(raw.trim())
+            .map(WorkspaceId)
+            .map_err(|_| de::Error::custom(format!("expected a workspace UUID, got {raw:?}")))
+    }
+}
+
+impl JsonSchema for WorkspaceId {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "WorkspaceId".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "uuid",
+            "description": "Prefect Cloud only: another workspace of the same account to read from. Omit to use the workspace of the configured API URL."
+        })
+    }
+}
+
+/// A Prefect filter object, forwarded to the server after validation (see `filter`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Filter(pub Map<String, Value>);
+
+impl JsonSchema for Filter {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Filter".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "additionalProperties": true})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        #[serde(default)]
+        workspace_id: Option<WorkspaceId>,
+        #[serde(default)]
+        limit: Limit<1, 200, 50>,
+    }
+
+    fn call(args: Value) -> Result<Params, String> {
+        parse(match args {
+            Value::Object(map) => Some(map),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn defaults_and_lax_integers() {
+        assert_eq!(call(Value::Null).unwrap().limit.get(), 50);
+        assert_eq!(call(json!({"limit": 2.0})).unwrap().limit.get(), 2);
+        assert_eq!(call(json!({"limit": "3"})).unwrap().limit.get(), 3);
+        assert!(call(json!({"workspace_id": null})).unwrap().workspace_id.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_argument_and_reason() {
+        assert_eq!(call(json!({"limit": 201})).unwrap_err(), "limit: expected an integer from 1 to 200, got 201");
+        assert_eq!(call(json!({"limit": 0})).unwrap_err(), "limit: expected an integer from 1 to 200, got 0");
+        assert_eq!(call(json!({"limit": 2.5})).unwrap_err(), "limit: expected an integer from 1 to 200, got 2.5");
+        let unknown = call(json!({"foo": 1})).unwrap_err();
+        assert!(unknown.contains("unknown field `foo`") && unknown.contains("`limit`"), "{unknown}");
+        let uuid = call(json!({"workspace_id": "not-a-uuid"})).unwrap_err();
+        assert!(uuid.starts_with("workspace_id: expected a workspace UUID"), "{uuid}");
+    }
+
+    #[test]
+    fn schema_is_closed_and_bounded() {
+        let schema = rmcp::handler::server::tool::schema_for_input::<Params>().unwrap();
+        assert_eq!(schema["additionalProperties"], json!(false));
+        assert_eq!(schema["properties"]["limit"], json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50}));
+        assert_eq!(schema["properties"]["workspace_id"]["format"], json!("uuid"));
+    }
+}

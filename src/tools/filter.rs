@@ -1,0 +1,129 @@
+//! Filter validation against Prefect's server-side filter models.
+//!
+//! The reference silently drops keys it does not know and returns unfiltered data as if it
+//! had filtered. Here every key and operator is checked before any request: an unknown one
+//! is an error that names it and lists what is allowed at that level.
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// The shape of one level of a filter.
+pub enum Rule {
+    /// An object with these keys.
+    Fields(&'static [(&'static str, Rule)]),
+    Value(Kind),
+}
+
+/// What a leaf accepts (`null` is always accepted, as by Prefect's models).
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// `"and_"` or `"or_"`.
+    Operator,
+    Bool,
+    Text,
+    Texts,
+    Uuids,
+}
+
+const OPERATOR: (&str, Rule) = ("operator", Rule::Value(Kind::Operator));
+
+/// Prefect 3.9 `FlowFilter`.
+pub const FLOW_FILTER: Rule = Rule::Fields(&[
+    OPERATOR,
+    ("id", Rule::Fields(&[("any_", Rule::Value(Kind::Uuids)), ("not_any_", Rule::Value(Kind::Uuids))])),
+    ("deployment", Rule::Fields(&[OPERATOR, ("is_null_", Rule::Value(Kind::Bool))])),
+    ("name", Rule::Fields(&[("any_", Rule::Value(Kind::Texts)), ("like_", Rule::Value(Kind::Text))])),
+    ("tags", Rule::Fields(&[OPERATOR, ("all_", Rule::Value(Kind::Texts)), ("is_null_", Rule::Value(Kind::Bool))])),
+]);
+
+/// Checks `filter` against `rule`; the error names the offending path.
+pub fn validate(filter: &Map<String, Value>, rule: &Rule) -> Result<(), String> {
+    check_fields(filter, rule, "")
+}
+
+fn check_fields(object: &Map<String, Value>, rule: &Rule, at: &str) -> Result<(), String> {
+    let Rule::Fields(fields) = rule else {
+        return Err(format!("`{at}` must be a value, not an object"));
+    };
+    for (key, value) in object {
+        let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+        let Some((_, rule)) = fields.iter().find(|(name, _)| name == key) else {
+            let allowed = fields.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
+            let level = if at.is_empty() { String::new() } else { format!(" under `{at}`") };
+            return Err(format!("unknown filter key `{path}`; allowed{level}: {allowed}"));
+        };
+        match (rule, value) {
+            (_, Value::Null) => {}
+            (Rule::Fields(_), Value::Object(inner)) => check_fields(inner, rule, &path)?,
+            (Rule::Fields(fields), _) => {
+                let keys = fields.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
+                return Err(format!("`{path}` must be an object with any of: {keys}"));
+            }
+            (Rule::Value(kind), value) => check_value(*kind, value, &path)?,
+        }
+    }
+    Ok(())
+}
+
+fn check_value(kind: Kind, value: &Value, path: &str) -> Result<(), String> {
+    let texts = |value: &Value| value.as_array().filter(|items| items.iter().all(Value::is_string)).is_some();
+    match kind {
+        Kind::Operator if matches!(value.as_str(), Some("and_" | "or_")) => Ok(()),
+        Kind::Operator => Err(format!("`{path}` must be \"and_\" or \"or_\"")),
+        Kind::Bool if value.is_boolean() => Ok(()),
+        Kind::Bool => Err(format!("`{path}` must be true or false")),
+        Kind::Text if value.is_string() => Ok(()),
+        Kind::Text => Err(format!("`{path}` must be a string")),
+        Kind::Texts if texts(value) => Ok(()),
+        Kind::Texts => Err(format!("`{path}` must be a list of strings")),
+        Kind::Uuids => {
+            let items = value.as_array().ok_or_else(|| format!("`{path}` must be a list of UUIDs"))?;
+            for (index, item) in items.iter().enumerate() {
+                let valid = item.as_str().is_some_and(|s| Uuid::parse_str(s).is_ok());
+                if !valid {
+                    return Err(format!("`{path}` item {index} ({item}) is not a valid UUID"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(filter: Value) -> Result<(), String> {
+        validate(filter.as_object().unwrap(), &FLOW_FILTER)
+    }
+
+    #[test]
+    fn accepts_the_server_model() {
+        check(json!({"name": {"like_": "etl-"}, "tags": {"all_": ["prod"], "operator": "or_"},
+                     "deployment": {"is_null_": true}, "id": {"any_": ["0a4f9d2e-0000-4000-8000-000000000000"]},
+                     "operator": "and_"}))
+        .unwrap();
+        check(json!({"name": null})).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_allowed_ones() {
+        assert_eq!(
+            check(json!({"name": {"like": "etl-%"}})).unwrap_err(),
+            "unknown filter key `name.like`; allowed under `name`: any_, like_"
+        );
+        assert_eq!(
+            check(json!({"bogus": {}})).unwrap_err(),
+            "unknown filter key `bogus`; allowed: operator, id, deployment, name, tags"
+        );
+    }
+
+    #[test]
+    fn wrong_values_name_the_path() {
+        assert_eq!(check(json!({"id": {"any_": ["nope"]}})).unwrap_err(), "`id.any_` item 0 (\"nope\") is not a valid UUID");
+        assert_eq!(check(json!({"tags": {"all_": "prod"}})).unwrap_err(), "`tags.all_` must be a list of strings");
+        assert_eq!(check(json!({"name": "etl"})).unwrap_err(), "`name` must be an object with any of: any_, like_");
+        assert_eq!(check(json!({"operator": "xor"})).unwrap_err(), "`operator` must be \"and_\" or \"or_\"");
+    }
+}

@@ -1,0 +1,233 @@
+//! The tools: one module per tool (parameters, definition, handler, result shape), plus
+//! the registry that lists and dispatches them.
+//!
+//! Response contract (all Prefect-backed tools): `structuredContent` is an envelope
+//! `{success, …tool fields…, error}` whose tool fields are always present (`[]`, `0` or
+//! `null` on failure), and the text content is the same JSON. Failures set `isError`
+//! and say in `error` what went wrong and what to do about it.
+
+pub mod args;
+pub mod filter;
+pub mod format;
+
+mod get_flows;
+mod get_identity;
+mod orientation;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::credentials::{CredentialError, Credentials};
+use crate::prefect::{CloudWorkspace, Counted, Fetch, PrefectClient};
+use args::WorkspaceId;
+
+/// What a tool call gets from its request: the resolved credentials and the upstream.
+pub struct ToolContext<'a, F: Fetch> {
+    credentials: Result<Credentials, CredentialError>,
+    fetch: Counted<'a, F>,
+    timeout_ms: u32,
+}
+
+impl<'a, F: Fetch> ToolContext<'a, F> {
+    pub fn new(credentials: Result<Credentials, CredentialError>, fetch: &'a F, timeout_ms: u32) -> Self {
+        ToolContext { credentials, fetch: Counted::new(fetch), timeout_ms }
+    }
+
+    /// Upstream requests made so far in this call.
+    pub fn upstream_requests(&self) -> u32 {
+        self.fetch.count()
+    }
+
+    /// A Prefect client for this call; `workspace_id` switches to another workspace of the
+    /// same Prefect Cloud account, with the same API key.
+    pub fn prefect(&self, workspace_id: Option<WorkspaceId>) -> Result<PrefectClient<'_, Counted<'a, F>>, String> {
+        let mut credentials = self.credentials.clone().map_err(|e| e.to_string())?;
+        if let Some(WorkspaceId(id)) = workspace_id {
+            let cloud = CloudWorkspace::from_api_url(&credentials.api_url).ok_or_else(|| {
+                format!(
+                    "workspace_id only applies to Prefect Cloud, but the API URL {} is not a Cloud workspace URL \
+                     (…/accounts/<account>/workspaces/<workspace>); call again without workspace_id",
+                    credentials.api_url
+                )
+            })?;
+            credentials.api_url = cloud.workspace_api_url(&id.to_string());
+        }
+        Ok(PrefectClient::new(&self.fetch, credentials, self.timeout_ms))
+    }
+}
+
+/// Every tool, in the order `tools/list` shows them.
+pub fn definitions() -> Vec<Tool> {
+    vec![orientation::definition(), get_identity::definition(), get_flows::definition()]
+}
+
+/// Runs tool `name`; `None` when there is no such tool.
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, name: &str, arguments: Option<JsonObject>) -> Option<CallToolResult> {
+    Some(match name {
+        orientation::NAME => invoke(name, arguments, |p| async { orientation::call(p) }).await,
+        get_identity::NAME => invoke(name, arguments, |p| get_identity::call(ctx, p)).await,
+        get_flows::NAME => invoke(name, arguments, |p| get_flows::call(ctx, p)).await,
+        _ => return None,
+    })
+}
+
+async fn invoke<P: DeserializeOwned, Fut: Future<Output = CallToolResult>>(
+    name: &str,
+    arguments: Option<JsonObject>,
+    handler: impl FnOnce(P) -> Fut,
+) -> CallToolResult {
+    match args::parse::<P>(arguments) {
+        Ok(params) => handler(params).await,
+        Err(reason) => CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
+            "Invalid arguments for tool {name}: {reason}. Fix the argument and call again; the tool's inputSchema \
+             lists the accepted arguments."
+        ))]),
+    }
+}
+
+/// A read-only tool definition: schemas come from the parameter and result types.
+fn definition<P: JsonSchema + 'static, O: JsonSchema + 'static>(
+    name: &'static str,
+    title: &str,
+    description: &'static str,
+) -> Tool {
+    Tool::new(name, description, Arc::new(JsonObject::new()))
+        .with_input_schema::<P>()
+        .with_output_schema::<O>()
+        .with_title(title)
+        .with_annotations(
+            ToolAnnotations::with_title(title).read_only(true).destructive(false).idempotent(true).open_world(false),
+        )
+}
+
+/// The result envelope shared by the Prefect-backed tools.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Envelope<T> {
+    pub success: bool,
+    #[serde(flatten)]
+    pub data: T,
+    pub error: Option<String>,
+}
+
+/// Wraps a tool outcome in its envelope; `prefix` says what failed, e.g.
+/// "Failed to fetch flows: ".
+fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, String>) -> CallToolResult {
+    let (envelope, failed) = match outcome {
+        Ok(data) => (Envelope { success: true, data, error: None }, false),
+        Err(reason) => (Envelope { success: false, data: T::default(), error: Some(format!("{prefix}{reason}")) }, true),
+    };
+    let value = serde_json::to_value(&envelope).expect("tool results serialise to JSON");
+    if failed { CallToolResult::structured_error(value) } else { CallToolResult::structured(value) }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::credentials::{Authorization, Source};
+    use crate::prefect::testing::FakeUpstream;
+    use serde_json::Value;
+
+    pub fn context<'a>(fake: &'a FakeUpstream, url: &str) -> ToolContext<'a, FakeUpstream> {
+        let credentials = Credentials {
+            api_url: url::Url::parse(url).unwrap(),
+            authorization: Authorization::None,
+            source: Source::Secrets,
+        };
+        ToolContext::new(Ok(credentials), fake, 1000)
+    }
+
+    pub fn run(ctx: &ToolContext<'_, FakeUpstream>, name: &str, arguments: Value) -> CallToolResult {
+        let arguments = match arguments {
+            Value::Object(map) => Some(map),
+            _ => None,
+        };
+        futures::executor::block_on(call(ctx, name, arguments)).expect("tool exists")
+    }
+
+    pub fn structured(result: &CallToolResult) -> &Value {
+        result.structured_content.as_ref().expect("structured content")
+    }
+
+    pub fn text(result: &CallToolResult) -> String {
+        result.content[0].as_text().expect("text content").text.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::prefect::testing::FakeUpstream;
+    use serde_json::json;
+
+    #[test]
+    fn every_tool_is_read_only_with_closed_schemas() {
+        let tools = definitions();
+        let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(names, ["orientation", "get_identity", "get_flows"]);
+        for tool in &tools {
+            let annotations = tool.annotations.as_ref().unwrap();
+            assert_eq!(annotations.read_only_hint, Some(true), "{}", tool.name);
+            assert_eq!(annotations.destructive_hint, Some(false));
+            assert_eq!(annotations.idempotent_hint, Some(true));
+            assert_eq!(annotations.open_world_hint, Some(false));
+            assert_eq!(tool.input_schema["additionalProperties"], json!(false), "{}", tool.name);
+            assert_eq!(tool.output_schema.as_ref().unwrap()["type"], json!("object"), "{}", tool.name);
+            assert!(tool.title.as_deref().is_some_and(|t| !t.is_empty()));
+        }
+    }
+
+    #[test]
+    fn invalid_arguments_are_tool_errors_naming_the_argument() {
+        let fake = FakeUpstream::new();
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let result = run(&ctx, "get_flows", json!({"limit": 0}));
+        assert_eq!(result.is_error, Some(true));
+        assert!(text(&result).contains("limit: expected an integer from 1 to 200, got 0"), "{}", text(&result));
+        assert_eq!(ctx.upstream_requests(), 0);
+    }
+
+    #[test]
+    fn missing_credentials_are_tool_errors_naming_header_and_secret() {
+        let fake = FakeUpstream::new();
+        let ctx = ToolContext::new(Err(CredentialError::NotConfigured), &fake, 1000);
+        let result = run(&ctx, "get_flows", json!({}));
+        assert_eq!(result.is_error, Some(true));
+        let envelope = structured(&result);
+        assert_eq!(envelope["success"], json!(false));
+        assert_eq!(envelope["flows"], json!([]));
+        let error = envelope["error"].as_str().unwrap();
+        assert!(error.starts_with("Failed to fetch flows: ") && error.contains("X-Prefect-Api-Url"), "{error}");
+        assert!(error.contains("PREFECT_API_URL"), "{error}");
+    }
+
+    #[test]
+    fn workspace_id_needs_a_cloud_url() {
+        let fake = FakeUpstream::new();
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let result = run(&ctx, "get_flows", json!({"workspace_id": "5f3b3c1e-8f7a-4c2e-9d7b-1a2b3c4d5e6f"}));
+        let error = structured(&result)["error"].as_str().unwrap().to_owned();
+        assert!(error.contains("only applies to Prefect Cloud"), "{error}");
+        assert!(fake.requests().is_empty());
+    }
+
+    #[test]
+    fn workspace_id_switches_cloud_workspace() {
+        let fake = FakeUpstream::new().on("POST", "/api/accounts/acc/workspaces/5f3b3c1e-8f7a-4c2e-9d7b-1a2b3c4d5e6f/flows/filter", 200, json!([]));
+        let ctx = context(&fake, "https://api.prefect.cloud/api/accounts/acc/workspaces/ws");
+        let result = run(&ctx, "get_flows", json!({"workspace_id": "5f3b3c1e-8f7a-4c2e-9d7b-1a2b3c4d5e6f"}));
+        assert_eq!(structured(&result)["success"], json!(true), "{:?}", result);
+    }
+
+    #[test]
+    fn unknown_tools_are_reported_as_absent() {
+        let fake = FakeUpstream::new();
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        assert!(futures::executor::block_on(call(&ctx, "nope", None)).is_none());
+    }
+}

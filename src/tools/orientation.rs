@@ -1,0 +1,79 @@
+//! `orientation`: what this server can and cannot do, without touching Prefect.
+
+use rmcp::model::{CallToolResult, ContentBlock, Tool};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const NAME: &str = "orientation";
+
+const DESCRIPTION: &str = "Start here. Explains what this Prefect server offers, which tool answers which \
+question, and its limits: every tool only reads, so changes are made with the Prefect CLI or UI. \
+Makes no Prefect request and needs no credentials.";
+
+const GUIDE: &str = "\
+Prefect MCP server: read-only access to a Prefect workspace.
+
+Access
+- Every tool here inspects; none creates, edits, runs, pauses or deletes anything. To change Prefect \
+(deploy, trigger or cancel a run, pause a schedule, edit an automation) tell the user the matching \
+`prefect` CLI command or UI page instead.
+- Credentials come from the X-Prefect-Api-Url / X-Prefect-Api-Key / X-Prefect-Api-Auth-String headers \
+of the connection, or from the server's own configuration. get_identity shows which Prefect API is in \
+use and who you are there.
+
+Where to look
+- get_identity: which server or Cloud workspace this is, and its version.
+- get_flows: registered flows, filterable by name, tags, id or whether they have deployments.
+- get_object_schema (when offered): the JSON schema of complex Prefect objects such as automations.
+- docs_search_prefect and docs_get_release_notes (when offered): Prefect documentation and release notes.
+- execution_plans_get_schema / execution_plans_publish belong to an experimental Prefect Cloud feature \
+that this server does not offer.
+
+Habits that pay off
+- Filters are checked before anything is sent: an unknown key comes back as an error listing the keys \
+that are allowed, never as silently unfiltered data.
+- List results carry `count` and `truncated`; when `truncated` is true, narrow the filter or raise `limit`.";
+
+/// `orientation` takes no arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Output {
+    pub result: String,
+}
+
+pub fn definition() -> Tool {
+    super::definition::<Params, Output>(NAME, "Orientation", DESCRIPTION)
+}
+
+/// The text is the answer: structured `{result}` for clients that read JSON, the bare
+/// text for everyone else.
+pub fn call(_: Params) -> CallToolResult {
+    let structured = serde_json::to_value(Output { result: GUIDE.to_owned() }).expect("serialisable");
+    let mut result = CallToolResult::success(vec![ContentBlock::text(GUIDE)]);
+    result.structured_content = Some(structured);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crate::prefect::testing::FakeUpstream;
+    use serde_json::json;
+
+    #[test]
+    fn answers_without_prefect() {
+        let fake = FakeUpstream::new();
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let result = run(&ctx, "orientation", json!(null));
+        assert_eq!(result.is_error, Some(false));
+        let guide = text(&result);
+        assert_eq!(structured(&result), &json!({"result": guide}));
+        for needle in ["read-only", "prefect` CLI", "get_object_schema", "docs_search_prefect", "docs_get_release_notes", "execution_plans_publish"] {
+            assert!(guide.contains(needle), "{needle}");
+        }
+        assert!(fake.requests().is_empty());
+    }
+}
