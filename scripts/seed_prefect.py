@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ from prefect.client.schemas.actions import (
 )
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
-from prefect.events import emit_event
+from prefect.events import Event
 from prefect.events.actions import DoNothing
 from prefect.events.schemas.automations import (
     AutomationCore,
@@ -53,6 +54,7 @@ from prefect.settings import (
     PREFECT_API_AUTH_STRING,
     PREFECT_API_URL,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_LOCAL_STORAGE_PATH,
     PREFECT_LOGGING_TO_API_ENABLED,
     temporary_settings,
 )
@@ -97,7 +99,7 @@ def _progress(message: str) -> None:
 _flaky_attempts = {"count": 0}
 
 
-@task(task_run_name="extract-batch")
+@task(task_run_name="extract-batch-{batch}")
 def extract_batch(source: str, batch: int) -> int:
     get_run_logger().info("Read batch %d from %s", batch, source)
     return 100 * (batch + 1)
@@ -353,7 +355,6 @@ def _seed_deployments(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> d
                 )
             ],
         ),
-        "etl-load/load-bare": dict(),
         "etl-pipeline/pipeline-nightly": dict(
             description="Nightly pipeline on Mon/Wed/Fri",
             work_pool_name="process-pool",
@@ -411,6 +412,10 @@ def _seed_deployments(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> d
     for full_name, spec in specs.items():
         flow_name, name = full_name.split("/")
         deployment_ids[full_name] = client.create_deployment(flow_id=flow_ids[flow_name], name=name, **spec)
+    # Raw POST: the client's DeploymentCreate turns description=None into the
+    # string "None", and the bare deployment must have no description at all.
+    bare = _api(client, "POST", "/deployments/", {"name": "load-bare", "flow_id": str(flow_ids["etl-load"])})
+    deployment_ids["etl-load/load-bare"] = UUID(bare["id"])
     _progress(f"created {len(deployment_ids)} deployments")
     return deployment_ids
 
@@ -461,7 +466,7 @@ def _seed_stateful_runs(client: SyncPrefectClient, deployment_ids: dict[str, UUI
     _orchestrate(client, running.id, Pending())
     _orchestrate(client, running.id, Running())
     task_run = client.create_task_run(
-        extract_batch, flow_run_id=running.id, dynamic_key="0", name="extract-batch-running"
+        extract_batch, flow_run_id=running.id, dynamic_key="0", name=MANUAL_RUNNING_TASK_RUN
     )
     client.set_task_run_state(task_run.id, Running(), force=True)
 
@@ -503,7 +508,10 @@ def _seed_stateful_runs(client: SyncPrefectClient, deployment_ids: dict[str, UUI
     _progress("created runs in Running/Pending/Scheduled/Late/Cancelled/Crashed/Paused states")
 
 
-def _emit_custom_events(flow_ids: dict[str, UUID]) -> None:
+def _emit_custom_events(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> None:
+    # POST /events rather than emit_event(): the events worker thread attaches
+    # related resources from the last flow/task run context it saw, so events
+    # emitted after a run would claim to relate to that run.
     now = datetime.now(timezone.utc)
     related_flow = {
         "prefect.resource.id": f"prefect.flow.{flow_ids['etl-extract']}",
@@ -511,25 +519,32 @@ def _emit_custom_events(flow_ids: dict[str, UUID]) -> None:
         "prefect.resource.name": "etl-extract",
     }
     datasets = ["orders", "customers", "payments", "inventory"]
-    for i in range(CUSTOM_EVENT_COUNT):
+
+    def dataset_resource(i: int) -> dict[str, str]:
         dataset = datasets[i % len(datasets)]
-        emit_event(
+        return {"prefect.resource.id": f"acme.dataset.{dataset}", "prefect.resource.name": dataset}
+
+    events = [
+        Event(
             event=CUSTOM_EVENT,
-            resource={"prefect.resource.id": f"acme.dataset.{dataset}", "prefect.resource.name": dataset},
+            resource=dataset_resource(i),
             related=[related_flow],
             payload={"rows": 1000 + i, "partition": f"2024-06-{1 + i % 28:02d}"},
-            # Spread over the last ~40 minutes: still "within the last hour".
+            # Spread over the last 40 minutes: still "within the last hour".
             occurred=now - timedelta(seconds=30 * (CUSTOM_EVENT_COUNT - i)),
         )
-    for i in range(QUALITY_EVENT_COUNT):
-        dataset = datasets[i % len(datasets)]
-        emit_event(
+        for i in range(CUSTOM_EVENT_COUNT)
+    ] + [
+        Event(
             event=QUALITY_EVENT,
-            resource={"prefect.resource.id": f"acme.dataset.{dataset}", "prefect.resource.name": dataset},
+            resource=dataset_resource(i),
             payload={"passed": i % 5 != 0},
             occurred=now - timedelta(seconds=45 * (QUALITY_EVENT_COUNT - i)),
         )
-    _progress(f"emitted {CUSTOM_EVENT_COUNT + QUALITY_EVENT_COUNT} custom events")
+        for i in range(QUALITY_EVENT_COUNT)
+    ]
+    _api(client, "POST", "/events", [event.model_dump(mode="json") for event in events])
+    _progress(f"emitted {len(events)} custom events")
 
 
 def _seed_automations(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> None:
@@ -603,7 +618,19 @@ def _seed_automations(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> N
 # Read-back: the manifest only states what the server reports
 # --------------------------------------------------------------------------
 
-EXPECTED_TASK_RUNS = 13  # in-process task runs (3 extract*2+…); checked below
+# Task runs the seed creates: 11 executed in-process, 2 subflow placeholders in
+# the parent run and 1 created by hand in the Running flow run.
+EXPECTED_TASK_RUNS = 14
+MANUAL_RUNNING_TASK_RUN = "extract-batch-running"
+FINAL_STATE_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def _task_runs_settled(client: SyncPrefectClient) -> bool:
+    task_runs = _filter_all(client, "/task_runs/filter", {})
+    unsettled = [
+        t for t in task_runs if t["state_type"] not in FINAL_STATE_TYPES and t["name"] != MANUAL_RUNNING_TASK_RUN
+    ]
+    return len(task_runs) >= EXPECTED_TASK_RUNS and not unsettled
 
 
 def _events_since(client: SyncPrefectClient, since: datetime) -> dict[str, int]:
@@ -614,6 +641,11 @@ def _events_since(client: SyncPrefectClient, since: datetime) -> dict[str, int]:
         {"filter": {"occurred": {"since": since.isoformat(), "until": datetime.now(timezone.utc).isoformat()}}},
     )
     return {c["value"]: c["count"] for c in counts}
+
+
+def _custom_events_persisted(client: SyncPrefectClient, since: datetime) -> bool:
+    counts = _events_since(client, since)
+    return counts.get(CUSTOM_EVENT, 0) >= CUSTOM_EVENT_COUNT and counts.get(QUALITY_EVENT, 0) >= QUALITY_EVENT_COUNT
 
 
 def _build_manifest(
@@ -728,8 +760,13 @@ def _build_manifest(
                 }
                 for s in d["schedules"]
             ],
-            "has_parameter_schema": bool(d["parameter_openapi_schema"]),
+            "parameter_schema_properties": sorted((d["parameter_openapi_schema"] or {}).get("properties", {})),
+            "parameters": d["parameters"],
+            "job_variables": d["job_variables"],
+            "pull_steps": d["pull_steps"],
             "entrypoint": d["entrypoint"],
+            "version": d["version"],
+            "status": d["status"],
         }
 
     def names(state_type: str) -> list[str]:
@@ -799,6 +836,7 @@ def _build_manifest(
             "Event counts and work-queue statuses are snapshots at seed time; the server keeps emitting events "
             "(e.g. worker/queue status, the proactive automation) afterwards.",
             "Automations are created after all seeded events were persisted, so none fired on the seed data.",
+            "Flow tags are set with PATCH /flows/{id}; deployments and runs carry their own tags.",
         ],
     }
 
@@ -840,29 +878,32 @@ def seed(api_url: str, auth_string: str | None = None) -> dict[str, Any]:
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
     }
 
-    with temporary_settings(updates=settings), _quiet_console(), get_client(sync_client=True) as client:
+    with (
+        # Failed runs persist their exception as a result file; keep those out
+        # of the user's PREFECT_HOME.
+        tempfile.TemporaryDirectory(prefix="prefect-seed-results-") as results_dir,
+        temporary_settings(updates={**settings, PREFECT_LOCAL_STORAGE_PATH: results_dir}),
+        _quiet_console(),
+        get_client(sync_client=True) as client,
+    ):
         flow_ids = _seed_flows(client)
         _seed_work_pools(client)
-        _seed_concurrency_limits(client)
         deployment_ids = _seed_deployments(client, flow_ids)
         _run_flows_in_process()
+        # After the in-process runs: tasks tagged with a limited tag acquire and
+        # release slots through the API, which slows runs down by seconds and
+        # leaves the slot counts timing-dependent.
+        _seed_concurrency_limits(client)
         _seed_stateful_runs(client, deployment_ids)
-        _emit_custom_events(flow_ids)
+        _emit_custom_events(client, flow_ids)
 
-        # Run logs and client-side events (task runs are recorded from events)
-        # are sent by background workers: flush them, then wait for the server
-        # to persist what it received.
+        # Run logs and task-run events (task runs are recorded from events) are
+        # sent by background workers: flush them, then wait for the server to
+        # persist what it received.
         APILogWorker.drain_all(timeout=30)
         EventsWorker.drain_all(timeout=30)
-        _wait_for(
-            "task runs to be recorded",
-            lambda: len(_filter_all(client, "/task_runs/filter", {})) >= EXPECTED_TASK_RUNS,
-        )
-        _wait_for(
-            "custom events to be persisted",
-            lambda: _events_since(client, hour_ago).get(QUALITY_EVENT, 0) >= QUALITY_EVENT_COUNT
-            and _events_since(client, hour_ago).get(CUSTOM_EVENT, 0) >= CUSTOM_EVENT_COUNT,
-        )
+        _wait_for("task runs to be recorded", lambda: _task_runs_settled(client))
+        _wait_for("custom events to be persisted", lambda: _custom_events_persisted(client, hour_ago))
         _progress("logs, task runs and events persisted")
         _seed_automations(client, flow_ids)
 

@@ -1,0 +1,96 @@
+//! The Cloudflare Worker shell: converts between `worker` and `http` types, reads the
+//! deployment's vars and secrets, and implements [`Fetch`] with `worker::Fetch`.
+
+use std::time::Duration;
+
+use futures::future::{Either, select};
+use js_sys::Uint8Array;
+use worker::{
+    AbortController, Context, Delay, Env, Fetch as WorkerFetch, Headers, Method, Request, RequestInit, RequestRedirect,
+    Response, Result, event,
+};
+
+use crate::prefect::{Fetch, FetchError, UpstreamRequest, UpstreamResponse};
+use crate::protocol::{self, MAX_BODY_BYTES};
+use crate::settings::Settings;
+
+#[event(fetch)]
+async fn fetch(mut request: Request, env: Env, _ctx: Context) -> Result<Response> {
+    // Refuse oversized bodies before reading them.
+    let declared = request.headers().get("content-length")?.and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return Response::error(format!("request body over {MAX_BODY_BYTES} bytes"), 413);
+    }
+    let settings = Settings::from_lookup(|name| {
+        env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
+    });
+    let incoming = to_http_request(&mut request).await?;
+    let outgoing = protocol::handle(incoming, &settings, &Upstream).await;
+    to_worker_response(outgoing)
+}
+
+async fn to_http_request(request: &mut Request) -> Result<protocol::Request> {
+    let mut builder = http::Request::builder().method(request.method().as_ref()).uri(request.url()?.as_str());
+    for (name, value) in request.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let body = match request.method() {
+        Method::Post => request.bytes().await?,
+        _ => Vec::new(),
+    };
+    builder.body(body).map_err(|e| worker::Error::RustError(e.to_string()))
+}
+
+fn to_worker_response(response: protocol::Response) -> Result<Response> {
+    let (parts, body) = response.into_parts();
+    let headers = Headers::new();
+    for (name, value) in &parts.headers {
+        headers.append(name.as_str(), value.to_str().unwrap_or_default())?;
+    }
+    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
+    Ok(response.with_status(parts.status.as_u16()).with_headers(headers))
+}
+
+/// Outbound requests through the Workers fetch API.
+struct Upstream;
+
+impl Fetch for Upstream {
+    async fn fetch(&self, request: UpstreamRequest, timeout_ms: u32) -> std::result::Result<UpstreamResponse, FetchError> {
+        let network = |e: worker::Error| FetchError::Network(e.to_string());
+        let (parts, body) = request.into_parts();
+        let headers = Headers::new();
+        for (name, value) in &parts.headers {
+            headers.set(name.as_str(), value.to_str().unwrap_or_default()).map_err(network)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(parts.method.to_string()))
+            .with_headers(headers)
+            // A redirect could carry credentials elsewhere; the client reports it instead.
+            .with_redirect(RequestRedirect::Manual)
+            .with_body(body.map(|bytes| Uint8Array::from(bytes.as_slice()).into()));
+        let outbound = Request::new_with_init(&parts.uri.to_string(), &init).map_err(network)?;
+
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let exchange = async {
+            let mut response = WorkerFetch::Request(outbound).send_with_signal(&signal).await?;
+            let body = response.bytes().await?;
+            Ok::<_, worker::Error>((response.status_code(), response.headers().clone(), body))
+        };
+        let deadline = Delay::from(Duration::from_millis(u64::from(timeout_ms)));
+        match select(Box::pin(exchange), deadline).await {
+            Either::Left((Ok((status, headers, body)), _)) => {
+                let mut builder = http::Response::builder().status(status);
+                for (name, value) in headers.entries() {
+                    builder = builder.header(name, value);
+                }
+                builder.body(body).map_err(|e| FetchError::Network(e.to_string()))
+            }
+            Either::Left((Err(e), _)) => Err(network(e)),
+            Either::Right(_) => {
+                controller.abort();
+                Err(FetchError::Timeout { after_ms: timeout_ms })
+            }
+        }
+    }
+}
