@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -43,6 +44,17 @@ def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+def _ensure_port_free(port: int) -> None:
+    # Without this check a server already listening on the port would answer
+    # the health probe, and we would report the wrong server as ours.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError as exc:
+            raise RuntimeError(f"port {port} on {HOST} is already in use") from exc
 
 
 def _prefect_command() -> list[str]:
@@ -86,9 +98,7 @@ class PrefectServer:
         return {"Authorization": f"Basic {token}"}
 
     def is_healthy(self) -> bool:
-        request = urllib.request.Request(
-            f"{self.api_url}/health", headers=self.auth_headers()
-        )
+        request = urllib.request.Request(f"{self.api_url}/health", headers=self.auth_headers())
         try:
             with _NO_PROXY_OPENER.open(request, timeout=2) as response:
                 return response.status == 200
@@ -142,15 +152,11 @@ class PrefectServer:
         # so its pid is the process-group id of all its descendants.
         pgid = self.process.pid
         if self._group_alive(pgid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             if not self._wait_group_gone(pgid, STOP_GRACE_SECONDS):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self._wait_group_gone(pgid, STOP_GRACE_SECONDS)
         try:
             self.process.wait(timeout=STOP_GRACE_SECONDS)
@@ -205,7 +211,10 @@ def start_prefect_server(
     """
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    port = port or free_loopback_port()
+    if port is None:
+        port = free_loopback_port()
+    else:
+        _ensure_port_free(port)
     log_path = Path(log_path) if log_path else home / "server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -239,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop_requested = False
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
         nonlocal stop_requested
         stop_requested = True
 
@@ -248,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    server = start_prefect_server(args.home, args.port, args.auth_string, args.log)
+    try:
+        server = start_prefect_server(args.home, args.port, args.auth_string, args.log)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         print(server.api_url, flush=True)
         while not stop_requested:

@@ -23,13 +23,12 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import prefect
-import prefect.server.api
 from prefect import flow, get_run_logger, tags, task
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import (
@@ -80,8 +79,13 @@ LEASE_GRACE_SECONDS = 86400
 # Workers go OFFLINE after 3 missed heartbeats; a long interval keeps the demo
 # worker ONLINE for days without a heartbeat loop.
 WORKER_HEARTBEAT_SECONDS = 86400
+# Task runs the seed creates: 11 executed in-process, 2 subflow placeholders in
+# the parent run and 1 created by hand in the Running flow run.
+EXPECTED_TASK_RUNS = 14
+MANUAL_RUNNING_TASK_RUN = "extract-batch-running"
+FINAL_STATE_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 WAIT_TIMEOUT = 60.0
-FIXED_ANCHOR = datetime(2024, 1, 1, tzinfo=timezone.utc)
+FIXED_ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)
 
 _seed_started = time.monotonic()
 
@@ -94,7 +98,7 @@ def _progress(message: str) -> None:
 # Flows and tasks executed in-process
 # --------------------------------------------------------------------------
 
-# Attempts of the flaky task in this seeding; reset by seed() so it fails
+# Attempts of the flaky task; reset before each seeding so that it fails
 # exactly twice and succeeds on its third run.
 _flaky_attempts = {"count": 0}
 
@@ -216,7 +220,7 @@ def _quiet_console() -> Iterator[None]:
     try:
         yield
     finally:
-        for handler, level in zip(handlers, previous):
+        for handler, level in zip(handlers, previous, strict=True):
             handler.setLevel(level)
 
 
@@ -226,7 +230,7 @@ def _base_job_templates() -> dict[str, dict[str, Any]]:
     The server fetches these from the network at runtime; the bundled file keeps
     the seed offline.
     """
-    path = Path(prefect.server.api.__file__).parent / "collections_data/views/aggregate-worker-metadata.json"
+    path = Path(prefect.__file__).parent / "server/api/collections_data/views/aggregate-worker-metadata.json"
     metadata = json.loads(path.read_text())
     return {
         worker["type"]: worker["default_base_job_configuration"]
@@ -285,13 +289,15 @@ def _seed_work_pools(client: SyncPrefectClient) -> None:
     for pool in pools:
         client.create_work_pool(pool)
 
-    client.create_work_queue("critical", work_pool_name="process-pool", concurrency_limit=2, priority=1,
-                             description="Latency-sensitive runs")
+    client.create_work_queue(
+        "critical", work_pool_name="process-pool", concurrency_limit=2, priority=1, description="Latency-sensitive runs"
+    )
     client.create_work_queue("backlog", work_pool_name="process-pool", is_paused=True, priority=5)
     client.create_work_queue("docker-limited", work_pool_name="docker-pool", concurrency_limit=3)
     client.create_work_queue("gpu", work_pool_name="k8s-pool", concurrency_limit=1)
-    client.send_worker_heartbeat("process-pool", "worker-process-1",
-                                 heartbeat_interval_seconds=WORKER_HEARTBEAT_SECONDS)
+    client.send_worker_heartbeat(
+        "process-pool", "worker-process-1", heartbeat_interval_seconds=WORKER_HEARTBEAT_SECONDS
+    )
     _progress(f"created {len(pools)} work pools, queues and an online worker")
 
 
@@ -456,7 +462,7 @@ def _orchestrate(client: SyncPrefectClient, run_id: UUID, state: State) -> None:
 
 
 def _seed_stateful_runs(client: SyncPrefectClient, deployment_ids: dict[str, UUID]) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     extract = deployment_ids["etl-extract/extract-hourly"]
     transform = deployment_ids["etl-transform/transform-daily"]
     load = deployment_ids["etl-load/load-bare"]
@@ -512,7 +518,7 @@ def _emit_custom_events(client: SyncPrefectClient, flow_ids: dict[str, UUID]) ->
     # POST /events rather than emit_event(): the events worker thread attaches
     # related resources from the last flow/task run context it saw, so events
     # emitted after a run would claim to relate to that run.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     related_flow = {
         "prefect.resource.id": f"prefect.flow.{flow_ids['etl-extract']}",
         "prefect.resource.role": "flow",
@@ -547,7 +553,7 @@ def _emit_custom_events(client: SyncPrefectClient, flow_ids: dict[str, UUID]) ->
     _progress(f"emitted {len(events)} custom events")
 
 
-def _seed_automations(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> None:
+def _seed_automations(client: SyncPrefectClient) -> None:
     flow_run = {"prefect.resource.id": "prefect.flow-run.*"}
     extract_flow = {"prefect.resource.role": "flow", "prefect.resource.name": "etl-extract"}
     automations = [
@@ -555,8 +561,13 @@ def _seed_automations(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> N
             name="etl-failure-alert",
             description="Reacts to any failed flow run",
             tags=["etl"],
-            trigger=EventTrigger(expect={"prefect.flow-run.Failed"}, match=flow_run, posture=Posture.Reactive,
-                                 threshold=1, within=timedelta(0)),
+            trigger=EventTrigger(
+                expect={"prefect.flow-run.Failed"},
+                match=flow_run,
+                posture=Posture.Reactive,
+                threshold=1,
+                within=timedelta(0),
+            ),
             actions=[DoNothing()],
         ),
         AutomationCore(
@@ -581,8 +592,13 @@ def _seed_automations(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> N
                 within=timedelta(hours=1),
                 triggers=[
                     EventTrigger(expect={CUSTOM_EVENT}, posture=Posture.Reactive, threshold=1),
-                    EventTrigger(expect={"prefect.flow-run.Completed"}, match=flow_run, match_related=extract_flow,
-                                 posture=Posture.Reactive, threshold=1),
+                    EventTrigger(
+                        expect={"prefect.flow-run.Completed"},
+                        match=flow_run,
+                        match_related=extract_flow,
+                        posture=Posture.Reactive,
+                        threshold=1,
+                    ),
                 ],
             ),
             actions=[DoNothing()],
@@ -594,8 +610,13 @@ def _seed_automations(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> N
             trigger=SequenceTrigger(
                 within=timedelta(hours=2),
                 triggers=[
-                    EventTrigger(expect={"prefect.flow-run.Completed"}, match=flow_run, match_related=extract_flow,
-                                 posture=Posture.Reactive, threshold=1),
+                    EventTrigger(
+                        expect={"prefect.flow-run.Completed"},
+                        match=flow_run,
+                        match_related=extract_flow,
+                        posture=Posture.Reactive,
+                        threshold=1,
+                    ),
                     EventTrigger(expect={CUSTOM_EVENT}, posture=Posture.Reactive, threshold=1),
                 ],
             ),
@@ -604,8 +625,9 @@ def _seed_automations(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> N
         AutomationCore(
             name="acme-data-arrived-disabled",
             enabled=False,
-            trigger=EventTrigger(expect={CUSTOM_EVENT}, posture=Posture.Reactive, threshold=10,
-                                 within=timedelta(minutes=10)),
+            trigger=EventTrigger(
+                expect={CUSTOM_EVENT}, posture=Posture.Reactive, threshold=10, within=timedelta(minutes=10)
+            ),
             actions=[DoNothing()],
         ),
     ]
@@ -617,12 +639,6 @@ def _seed_automations(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> N
 # --------------------------------------------------------------------------
 # Read-back: the manifest only states what the server reports
 # --------------------------------------------------------------------------
-
-# Task runs the seed creates: 11 executed in-process, 2 subflow placeholders in
-# the parent run and 1 created by hand in the Running flow run.
-EXPECTED_TASK_RUNS = 14
-MANUAL_RUNNING_TASK_RUN = "extract-batch-running"
-FINAL_STATE_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def _task_runs_settled(client: SyncPrefectClient) -> bool:
@@ -638,7 +654,7 @@ def _events_since(client: SyncPrefectClient, since: datetime) -> dict[str, int]:
         client,
         "POST",
         "/events/count-by/event",
-        {"filter": {"occurred": {"since": since.isoformat(), "until": datetime.now(timezone.utc).isoformat()}}},
+        {"filter": {"occurred": {"since": since.isoformat(), "until": datetime.now(UTC).isoformat()}}},
     )
     return {c["value"]: c["count"] for c in counts}
 
@@ -648,12 +664,7 @@ def _custom_events_persisted(client: SyncPrefectClient, since: datetime) -> bool
     return counts.get(CUSTOM_EVENT, 0) >= CUSTOM_EVENT_COUNT and counts.get(QUALITY_EVENT, 0) >= QUALITY_EVENT_COUNT
 
 
-def _build_manifest(
-    client: SyncPrefectClient,
-    flow_ids: dict[str, UUID],
-    deployment_ids: dict[str, UUID],
-    hour_ago: datetime,
-) -> dict[str, Any]:
+def _build_manifest(client: SyncPrefectClient, flow_ids: dict[str, UUID], hour_ago: datetime) -> dict[str, Any]:
     flows = {f["name"]: f for f in _filter_all(client, "/flows/filter", {})}
     deployments = _filter_all(client, "/deployments/filter", {})
     flow_name_by_id = {f["id"]: name for name, f in flows.items()}
@@ -720,8 +731,10 @@ def _build_manifest(
         for w in _api(client, "POST", f"/work_pools/{pool_name}/workers/filter", {}):
             workers[w["name"]] = {"work_pool": pool_name, "status": w["status"], "id": w.get("id")}
 
-    v1_limits = {c["tag"]: {"id": c["id"], "limit": c["concurrency_limit"]}
-                 for c in _api(client, "POST", "/concurrency_limits/filter", {})}
+    v1_limits = {
+        c["tag"]: {"id": c["id"], "limit": c["concurrency_limit"]}
+        for c in _api(client, "POST", "/concurrency_limits/filter", {})
+    }
     v2_limits = {
         g["name"]: {"id": g["id"], "limit": g["limit"], "active": g["active"], "active_slots": g["active_slots"]}
         for g in _filter_all(client, "/v2/concurrency_limits/filter", {})
@@ -795,7 +808,9 @@ def _build_manifest(
         "scheduled_flow_runs": sorted(n for n in names("SCHEDULED") if flow_runs[n]["state_name"] == "Scheduled"),
         "late_flow_runs": sorted(by_state.get("Late", [])),
         "paused_flow_runs": names("PAUSED"),
-        "adhoc_flow_runs": sorted(n for n, r in flow_runs.items() if r["deployment"] is None and not r["parent_flow_run"]),
+        "adhoc_flow_runs": sorted(
+            n for n, r in flow_runs.items() if r["deployment"] is None and not r["parent_flow_run"]
+        ),
         "subflow_runs": subflows,
         "verbose_flow_run": "audit-verbose",
         "flow_runs_without_logs": sorted(n for n, r in flow_runs.items() if r["log_count"] == 0),
@@ -868,7 +883,7 @@ def seed(api_url: str, auth_string: str | None = None) -> dict[str, Any]:
     """Seed the (empty) Prefect server at ``api_url`` and return the manifest."""
     global _seed_started
     _seed_started = started = time.monotonic()
-    hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
     settings = {
         PREFECT_API_URL: api_url.rstrip("/"),
         PREFECT_API_AUTH_STRING: auth_string,
@@ -905,13 +920,13 @@ def seed(api_url: str, auth_string: str | None = None) -> dict[str, Any]:
         _wait_for("task runs to be recorded", lambda: _task_runs_settled(client))
         _wait_for("custom events to be persisted", lambda: _custom_events_persisted(client, hour_ago))
         _progress("logs, task runs and events persisted")
-        _seed_automations(client, flow_ids)
+        _seed_automations(client)
 
-        manifest = _build_manifest(client, flow_ids, deployment_ids, hour_ago)
+        manifest = _build_manifest(client, flow_ids, hour_ago)
 
     manifest["api_url"] = api_url
     manifest["basic_auth"] = auth_string is not None
-    manifest["seeded_at"] = datetime.now(timezone.utc).isoformat()
+    manifest["seeded_at"] = datetime.now(UTC).isoformat()
     manifest["seed_seconds"] = round(time.monotonic() - started, 2)
     _check_manifest(manifest)
     _progress(f"done in {manifest['seed_seconds']}s")

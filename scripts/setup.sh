@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests and the local server need, from package
+# registries only (crates.io, npm, PyPI). Idempotent: each step is skipped when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { echo "setup: $*" >&2; }
+WORKER_BUILD_VERSION=0.8.7
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [[ "$(worker-build --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]]; then
+  step "installing worker-build $WORKER_BUILD_VERSION (about 3 minutes)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+fi
+
+if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]]; then
+  # Not --locked: its lockfile pins a crate version this registry mirror does not serve.
+  step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (2-5 minutes)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+npm_stamp=node_modules/.installed-package-lock.json
+if ! cmp -s package-lock.json "$npm_stamp" 2>/dev/null; then
+  step "installing npm packages (wrangler, MCP SDK, conformance suite, Claude Code)"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$npm_stamp"
+fi
+
+requirements_stamp=.venv/.requirements-dev.txt
+if [[ ! -x .venv/bin/python ]] || ! cmp -s requirements-dev.txt "$requirements_stamp"; then
+  step "creating .venv with Prefect and the Python MCP SDK"
+  [[ -x .venv/bin/python ]] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  cp requirements-dev.txt "$requirements_stamp"
+fi
+step "ready"

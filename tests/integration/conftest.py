@@ -1,0 +1,85 @@
+"""Session fixtures: one real Prefect server (basic auth on), seeded once by our fixture
+script, and the built Worker in workerd in two configurations."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness import ROOT, WORK, Worker
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from prefect_server import start_prefect_server  # noqa: E402
+
+# A password with colons: the auth string splits at the first one only.
+AUTH_STRING = "mcp-user:pa:ss"
+
+
+@dataclass
+class Prefect:
+    api_url: str
+    auth_string: str
+    manifest: dict
+
+    def rest(self, method: str, path: str, body: dict | None = None) -> object:
+        """Calls the Prefect REST API directly, to compute what the tools should return."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.api_url}/{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None)
+        request.add_header("content-type", "application/json")
+        request.add_header("authorization", "Basic " + base64.b64encode(self.auth_string.encode()).decode())
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture(scope="session")
+def prefect() -> Prefect:
+    WORK.mkdir(exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="prefect-test-", dir=WORK))
+    server = start_prefect_server(home, auth_string=AUTH_STRING, log_path=home / "server.log")
+    try:
+        manifest_path = home / "manifest.json"
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "seed_prefect.py"), "--api-url", server.api_url,
+             "--auth-string", AUTH_STRING, "--manifest", str(manifest_path)],
+            check=True, cwd=ROOT,
+        )
+        yield Prefect(server.api_url, AUTH_STRING, json.loads(manifest_path.read_text()))
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def worker_with_secrets(prefect: Prefect) -> str:
+    """Prefect credentials configured as Worker secrets (basic auth)."""
+    worker = Worker("secrets", {"PREFECT_API_URL": prefect.api_url, "PREFECT_API_AUTH_STRING": prefect.auth_string})
+    try:
+        yield worker.wait_ready().url
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def worker_without_secrets() -> str:
+    """No Prefect secrets: callers bring X-Prefect-Api-* headers. Short upstream timeout
+    so the fault tests stay quick."""
+    worker = Worker("headers", {"UPSTREAM_TIMEOUT_MS": "1500"})
+    try:
+        yield worker.wait_ready().url
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def header_credentials(prefect: Prefect) -> dict[str, str]:
+    return {"X-Prefect-Api-Url": prefect.api_url, "X-Prefect-Api-Auth-String": prefect.auth_string}

@@ -1,0 +1,101 @@
+"""Processes the integration tests run: the built Worker in workerd (wrangler dev) and small
+loopback HTTP servers for upstream faults a real Prefect server cannot produce."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / ".work"
+LOGS = WORK / "logs"
+WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
+NODE22 = ROOT / "node_modules" / "node" / "bin" / "node"
+
+WORKER_STARTUP_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def quiet_node_env() -> dict[str, str]:
+    """No telemetry, no update checks, no prompts: the machine has no internet."""
+    env = dict(os.environ)
+    env.update(WRANGLER_SEND_METRICS="false", WRANGLER_HIDE_BANNER="true", CI="true", NO_COLOR="1")
+    return env
+
+
+def post_json(url: str, body: dict, headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, dict, dict]:
+    """POST a JSON-RPC body; returns (status, headers, parsed body or {})."""
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("content-type", "application/json")
+    request.add_header("accept", "application/json, text/event-stream")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, dict(response.headers), (json.loads(raw) if raw else {})
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            parsed = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            parsed = {"raw": raw.decode(errors="replace")}
+        return error.code, dict(error.headers), parsed
+
+
+class Worker:
+    """The built Worker (build/) served by `wrangler dev` on a loopback port."""
+
+    def __init__(self, name: str, variables: dict[str, str]):
+        if not (ROOT / "build" / "index.js").exists():
+            raise RuntimeError("build/index.js is missing: run scripts/build.sh first")
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.log_path = LOGS / f"worker-{name}.log"
+        command = [str(WRANGLER), "dev", "--config", "wrangler.local.toml", "--ip", "127.0.0.1",
+                   "--port", str(self.port), "--inspector-port", str(free_port()), "--log-level", "info"]
+        for key, value in variables.items():
+            command += ["--var", f"{key}:{value}"]
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, cwd=ROOT, env=quiet_node_env(), stdout=self._log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait_ready(self) -> "Worker":
+        deadline = time.monotonic() + WORKER_STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                status, _, body = post_json(self.url, {"jsonrpc": "2.0", "id": 0, "method": "ping"}, timeout=2)
+                if status == 200 and "result" in body:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"worker {self.name} did not start; log:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()

@@ -1,0 +1,58 @@
+"""The official Python SDK in each protocol mode against the Worker in workerd."""
+
+from __future__ import annotations
+
+import asyncio
+
+import jsonschema
+
+from mcp_client import MODERN, client, envelope
+
+EXPECTED_TOOLS = ["orientation", "get_identity", "get_flows"]
+
+
+def session_facts(url: str, mode: str) -> dict:
+    async def go():
+        async with client(url, mode) as session:
+            tools = (await session.list_tools()).tools
+            results = {tool.name: await session.call_tool(tool.name, {}) for tool in tools}
+            return {"version": session.protocol_version, "server": session.server_info, "tools": tools, "results": results}
+
+    return asyncio.run(go())
+
+
+def check_tools_and_results(facts: dict) -> None:
+    assert [tool.name for tool in facts["tools"]] == EXPECTED_TOOLS
+    for tool in facts["tools"]:
+        result = facts["results"][tool.name]
+        assert not result.is_error, (tool.name, result)
+        assert tool.input_schema["additionalProperties"] is False
+        jsonschema.validate(result.structured_content, tool.output_schema)
+        if tool.name != "orientation":
+            assert envelope(result)["success"] is True
+
+
+def test_legacy_handshake(worker_with_secrets):
+    facts = session_facts(worker_with_secrets, "legacy")
+    assert facts["version"] == "2025-11-25"
+    assert facts["server"].name == "Prefect MCP Server"
+    check_tools_and_results(facts)
+
+
+def test_2026_07_28_mode(worker_with_secrets):
+    facts = session_facts(worker_with_secrets, MODERN)
+    assert facts["version"] == MODERN
+    check_tools_and_results(facts)
+
+
+def test_auto_mode_discovers_the_2026_era(worker_with_secrets):
+    facts = session_facts(worker_with_secrets, "auto")
+    assert facts["version"] == MODERN
+    assert facts["server"].name == "Prefect MCP Server"
+    check_tools_and_results(facts)
+
+
+def test_identity_reports_the_server_release(worker_with_secrets, prefect):
+    facts = session_facts(worker_with_secrets, MODERN)
+    identity = envelope(facts["results"]["get_identity"])["identity"]
+    assert identity == {"api_url": prefect.api_url, "version": prefect.rest("GET", "admin/version")}
