@@ -848,6 +848,8 @@ def _build_manifest(client: SyncPrefectClient, flow_ids: dict[str, UUID], hour_a
         "notes": [
             "Tag (v1) concurrency limits are stored as global limits named 'tag:<tag>', and each deployment "
             "concurrency limit as one named 'deployment:<id>'; both appear in /v2/concurrency_limits/filter.",
+            f"The {CUSTOM_EVENT_COUNT} '{CUSTOM_EVENT}' events are backdated over the 40 minutes before seeding "
+            f"and the {QUALITY_EVENT_COUNT} '{QUALITY_EVENT}' events over the 30 minutes before it.",
             "Event counts and work-queue statuses are snapshots at seed time; the server keeps emitting events "
             "(e.g. worker/queue status, the proactive automation) afterwards.",
             "Automations are created after all seeded events were persisted, so none fired on the seed data.",
