@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -61,7 +62,7 @@ def main() -> int:
     args = parser.parse_args()
 
     wasm_size()
-    server = None
+    server = home = None
     url = args.prefect_url
     if not url:
         from prefect_server import start_prefect_server
@@ -83,6 +84,7 @@ def main() -> int:
         worker.stop()
         if server:
             server.stop()
+            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 
