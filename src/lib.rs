@@ -5,6 +5,7 @@
 //! implementation, so the same code is exercised natively by `cargo test` and inside
 //! workerd by the integration tests.
 
+pub mod clock;
 pub mod credentials;
 pub mod prefect;
 pub mod protocol;

@@ -98,7 +98,8 @@ pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Se
         Ok(era) => era,
         Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
     };
-    let ctx = ToolContext::new(credentials::resolve(headers, &settings.secrets), fetch, settings.upstream_timeout_ms);
+    let credentials = credentials::resolve(headers, &settings.secrets);
+    let ctx = ToolContext::new(credentials, fetch, settings.upstream_timeout_ms, crate::clock::now());
     let outcome = answer(&era, method, params, &ctx).await;
     let upstream_requests = ctx.upstream_requests();
     let reply = match outcome {

@@ -200,7 +200,7 @@ mod tests {
             authorization: Authorization::bearer("pnu_key"),
             source: Source::Headers,
         };
-        let ctx = ToolContext::new(Ok(credentials), &fake, 1000);
+        let ctx = ToolContext::new(Ok(credentials), &fake, 1000, crate::clock::now());
         let result = run(&ctx, "get_identity", json!({}));
         let identity = &structured(&result)["identity"];
         assert_eq!(identity["account_name"], json!("Acme"));

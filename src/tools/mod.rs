@@ -21,21 +21,29 @@ use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
 
 use crate::credentials::{CredentialError, Credentials};
 use crate::prefect::{CloudWorkspace, Counted, Fetch, PrefectClient};
 use args::WorkspaceId;
 
-/// What a tool call gets from its request: the resolved credentials and the upstream.
+/// What a tool call gets from its request: the resolved credentials, the upstream, and
+/// the time the request arrived (default time windows are relative to it).
 pub struct ToolContext<'a, F: Fetch> {
     credentials: Result<Credentials, CredentialError>,
     fetch: Counted<'a, F>,
     timeout_ms: u32,
+    pub now: OffsetDateTime,
 }
 
 impl<'a, F: Fetch> ToolContext<'a, F> {
-    pub fn new(credentials: Result<Credentials, CredentialError>, fetch: &'a F, timeout_ms: u32) -> Self {
-        ToolContext { credentials, fetch: Counted::new(fetch), timeout_ms }
+    pub fn new(
+        credentials: Result<Credentials, CredentialError>,
+        fetch: &'a F,
+        timeout_ms: u32,
+        now: OffsetDateTime,
+    ) -> Self {
+        ToolContext { credentials, fetch: Counted::new(fetch), timeout_ms, now }
     }
 
     /// Upstream requests made so far in this call.
@@ -138,7 +146,7 @@ pub(crate) mod testing {
             authorization: Authorization::None,
             source: Source::Secrets,
         };
-        ToolContext::new(Ok(credentials), fake, 1000)
+        ToolContext::new(Ok(credentials), fake, 1000, time::macros::datetime!(2026-11-27 12:00 UTC))
     }
 
     pub fn run(ctx: &ToolContext<'_, FakeUpstream>, name: &str, arguments: Value) -> CallToolResult {
@@ -195,7 +203,7 @@ mod tests {
     #[test]
     fn missing_credentials_are_tool_errors_naming_header_and_secret() {
         let fake = FakeUpstream::new();
-        let ctx = ToolContext::new(Err(CredentialError::NotConfigured), &fake, 1000);
+        let ctx = ToolContext::new(Err(CredentialError::NotConfigured), &fake, 1000, crate::clock::now());
         let result = run(&ctx, "get_flows", json!({}));
         assert_eq!(result.is_error, Some(true));
         let envelope = structured(&result);
