@@ -104,13 +104,38 @@ fn definition<P: JsonSchema + 'static, O: JsonSchema + 'static>(
     title: &str,
     description: &'static str,
 ) -> Tool {
-    Tool::new(name, description, Arc::new(JsonObject::new()))
+    let mut tool = Tool::new(name, description, Arc::new(JsonObject::new()))
         .with_input_schema::<P>()
         .with_output_schema::<O>()
         .with_title(title)
         .with_annotations(
             ToolAnnotations::with_title(title).read_only(true).destructive(false).idempotent(true).open_world(false),
-        )
+        );
+    drop_numeric_formats(Arc::make_mut(&mut tool.input_schema));
+    if let Some(output) = tool.output_schema.as_mut() {
+        drop_numeric_formats(Arc::make_mut(output));
+    }
+    tool
+}
+
+/// schemars describes Rust integer widths as `format: "uint32"` and the like; JSON Schema
+/// has no such formats and validators (the TypeScript SDK's among them) warn about each.
+fn drop_numeric_formats(schema: &mut JsonObject) {
+    let numeric = |v: &serde_json::Value| {
+        v.as_str().is_some_and(|f| f.starts_with("int") || f.starts_with("uint") || f == "float" || f == "double")
+    };
+    if schema.get("format").is_some_and(numeric) {
+        schema.remove("format");
+    }
+    for value in schema.values_mut() {
+        match value {
+            serde_json::Value::Object(inner) => drop_numeric_formats(inner),
+            serde_json::Value::Array(items) => {
+                items.iter_mut().filter_map(serde_json::Value::as_object_mut).for_each(drop_numeric_formats)
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The result envelope shared by the Prefect-backed tools.
@@ -187,6 +212,8 @@ mod tests {
             assert_eq!(tool.input_schema["additionalProperties"], json!(false), "{}", tool.name);
             assert_eq!(tool.output_schema.as_ref().unwrap()["type"], json!("object"), "{}", tool.name);
             assert!(tool.title.as_deref().is_some_and(|t| !t.is_empty()));
+            let schemas = serde_json::to_string(&(&tool.input_schema, &tool.output_schema)).unwrap();
+            assert!(!schemas.contains(r#""format":"uint"#) && !schemas.contains(r#""format":"int"#), "{}", tool.name);
         }
     }
 
