@@ -21,13 +21,14 @@ or SCHEDULED, Late runs included), and for runs that started (or were due to sta
 `active_work_pools` lists every work pool by name with its type, status and paused flag. \
 `concurrency_limits` lists every global concurrency limit (including the `deployment:<id>` and \
 `tag:<tag>` limits Prefect manages) with `over_limit` when all slots are taken, then each work pool \
-with a pool limit and every work queue with a queue limit (`<pool>/<queue>`), with the slots in use.";
+with a pool limit and every work queue with a queue limit (`<pool>/<queue>`), with the slots in use. \
+`truncated` is true only when a list was too long to read completely.";
 
 const HOUR: Duration = Duration::hours(1);
 /// The most rows Prefect's filter endpoints return per request.
 const PAGE_SIZE: usize = 200;
-/// Work-queue pages read at most (all pools' queues come from one endpoint).
-const MAX_QUEUE_PAGES: usize = 3;
+/// Requests allowed beyond the first page of pools, global limits and queues.
+const EXTRA_PAGES: usize = 2;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +42,8 @@ pub struct Dashboard {
     pub flow_runs: FlowRunCounts,
     pub active_work_pools: Vec<WorkPoolInfo>,
     pub concurrency_limits: Vec<ConcurrencyLimitInfo>,
+    /// True when a list was cut short at the request budget (hundreds of pools, global limits or queues).
+    pub truncated: bool,
 }
 
 #[derive(Debug, Default, Serialize, JsonSchema)]
@@ -139,24 +142,22 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Das
         }
         post::<_, u64>(&prefect, "flow_runs/count", json!({"flow_runs": runs}))
     };
-    let page = |offset: usize| json!({"limit": PAGE_SIZE, "offset": offset});
-    let (running, pending, failed, completed, cancelled, pools, limits, mut queues) = try_join!(
+    let first_page = json!({"limit": PAGE_SIZE, "offset": 0});
+    let (running, pending, failed, completed, cancelled, mut pools, mut limits, mut queues) = try_join!(
         count(&["RUNNING"], false),
         count(&["PENDING", "SCHEDULED"], false),
         count(&["FAILED", "CRASHED"], true),
         count(&["COMPLETED"], true),
         count(&["CANCELLED"], true),
-        post::<_, Vec<WorkPoolRecord>>(&prefect, "work_pools/filter", page(0)),
-        post::<_, Vec<GlobalLimitRecord>>(&prefect, "v2/concurrency_limits/filter", page(0)),
-        post::<_, Vec<WorkQueueRecord>>(&prefect, "work_queues/filter", page(0)),
+        post::<_, Vec<WorkPoolRecord>>(&prefect, "work_pools/filter", first_page.clone()),
+        post::<_, Vec<GlobalLimitRecord>>(&prefect, "v2/concurrency_limits/filter", first_page.clone()),
+        post::<_, Vec<WorkQueueRecord>>(&prefect, "work_queues/filter", first_page.clone()),
     )?;
-    // Queues of every pool come from one endpoint; rarely more than a page.
-    let mut pages = 1;
-    while queues.len() == pages * PAGE_SIZE && pages < MAX_QUEUE_PAGES {
-        let more: Vec<WorkQueueRecord> = post(&prefect, "work_queues/filter", page(queues.len())).await?;
-        queues.extend(more);
-        pages += 1;
-    }
+    // Rarely more than a page each; further pages within the request budget.
+    let mut budget = EXTRA_PAGES;
+    let complete = more_pages(&prefect, "work_pools/filter", &mut pools, &mut budget).await?
+        & more_pages(&prefect, "v2/concurrency_limits/filter", &mut limits, &mut budget).await?
+        & more_pages(&prefect, "work_queues/filter", &mut queues, &mut budget).await?;
 
     let mut concurrency_limits: Vec<ConcurrencyLimitInfo> = limits
         .into_iter()
@@ -196,7 +197,28 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Das
         .map(|p| WorkPoolInfo { id: p.id, name: p.name, pool_type: p.pool_type, is_paused: p.is_paused, status: p.status })
         .collect();
     let flow_runs = FlowRunCounts { total: running + pending + failed, failed, cancelled, completed, running, pending };
-    Ok(Dashboard { flow_runs, active_work_pools, concurrency_limits })
+    Ok(Dashboard { flow_runs, active_work_pools, concurrency_limits, truncated: !complete })
+}
+
+/// Reads the pages after a full last page while `budget` lasts; false when rows remain unread.
+async fn more_pages<G: Fetch, T: DeserializeOwned>(
+    prefect: &PrefectClient<'_, G>,
+    path: &str,
+    rows: &mut Vec<T>,
+    budget: &mut usize,
+) -> Result<bool, String> {
+    while !rows.is_empty() && rows.len() % PAGE_SIZE == 0 {
+        if *budget == 0 {
+            return Ok(false);
+        }
+        *budget -= 1;
+        let more: Vec<T> = post(prefect, path, json!({"limit": PAGE_SIZE, "offset": rows.len()})).await?;
+        if more.is_empty() {
+            break;
+        }
+        rows.extend(more);
+    }
+    Ok(true)
 }
 
 fn details(value: Value) -> Map<String, Value> {
@@ -251,7 +273,7 @@ mod tests {
                     {"name": "alpha/slow", "limit": 2, "active_slots": 2, "type": "work_queue", "details": {"id": "q3", "work_pool": "alpha", "priority": 5, "is_paused": false}},
                     {"name": "beta/limited", "limit": 1, "active_slots": 0, "type": "work_queue", "details": {"id": "q2", "work_pool": "beta", "priority": 2, "is_paused": true}}
                 ],
-                "error": null})
+                "truncated": false, "error": null})
         );
         assert_eq!(ctx.upstream_requests(), 8);
         let bodies: Vec<_> = (0..5).map(|i| fake.body(i)).collect();
@@ -263,6 +285,24 @@ mod tests {
         );
         assert_eq!(bodies[4]["flow_runs"]["state"], json!({"type": {"any_": ["CANCELLED"]}}));
         assert_eq!(fake.body(7), json!({"limit": 200, "offset": 0}));
+    }
+
+    #[test]
+    fn long_lists_are_paged_within_a_budget_and_flagged() {
+        let pools: Vec<_> = (0..200)
+            .map(|i| json!({"id": format!("p{i}"), "name": format!("pool-{i:03}"), "type": "process", "is_paused": false, "status": "READY", "concurrency_limit": null}))
+            .collect();
+        let fake = FakeUpstream::new()
+            .on("POST", "/api/flow_runs/count", 200, json!(0))
+            .on("POST", "/api/work_pools/filter", 200, json!(pools))
+            .on("POST", "/api/v2/concurrency_limits/filter", 200, json!([]))
+            .on("POST", "/api/work_queues/filter", 200, json!([]));
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let result = run(&ctx, "get_dashboard", json!({}));
+        assert_eq!(structured(&result)["truncated"], json!(true));
+        assert_eq!(structured(&result)["active_work_pools"].as_array().unwrap().len(), 600);
+        assert_eq!(ctx.upstream_requests(), 10);
+        assert_eq!(fake.body(9), json!({"limit": 200, "offset": 400}));
     }
 
     #[test]

@@ -12,7 +12,7 @@ def dashboard(worker) -> dict:
     result = call_tool(worker, "get_dashboard", {})
     assert not result.is_error, result
     got = envelope(result)
-    assert got["success"] is True and got["error"] is None
+    assert got["success"] is True and got["error"] is None and got["truncated"] is False
     return got
 
 
