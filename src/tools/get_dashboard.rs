@@ -207,7 +207,7 @@ async fn more_pages<G: Fetch, T: DeserializeOwned>(
     rows: &mut Vec<T>,
     budget: &mut usize,
 ) -> Result<bool, String> {
-    while !rows.is_empty() && rows.len() % PAGE_SIZE == 0 {
+    while !rows.is_empty() && rows.len().is_multiple_of(PAGE_SIZE) {
         if *budget == 0 {
             return Ok(false);
         }
