@@ -182,14 +182,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Aut
         }
     }
 
-    let missing_ids: Vec<String> = match &ids {
-        Some(ids) => {
-            let mut missing: Vec<String> = ids.iter().filter(|id| !records.iter().any(|r| r.id == **id)).cloned().collect();
-            missing.dedup();
-            missing
+    let mut missing_ids: Vec<String> = Vec::new();
+    for id in ids.iter().flatten() {
+        if !records.iter().any(|r| r.id == *id) && !missing_ids.contains(id) {
+            missing_ids.push(id.clone());
         }
-        None => Vec::new(),
-    };
+    }
     let mut kept: Vec<AutomationRecord> = records.into_iter().filter(|r| keep(r)).collect();
     if let Some(ids) = &ids {
         kept.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
@@ -305,7 +303,7 @@ mod tests {
     fn ids_give_detail_in_request_order_with_missing_ids_and_enabled_applied() {
         let fake = FakeUpstream::new().on("POST", "/api/automations/filter", 200, json!([automation(A, "a", true), automation(B, "b", false)]));
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        let result = run(&ctx, "get_automations", json!({"filter": {"id": {"any_": [B, MISSING, A.to_uppercase()]}}}));
+        let result = run(&ctx, "get_automations", json!({"filter": {"id": {"any_": [B, MISSING, A.to_uppercase(), MISSING]}}}));
         let envelope = structured(&result);
         assert_eq!(envelope["detail"], json!(true));
         assert_eq!(envelope["missing_ids"], json!([MISSING]));
@@ -322,7 +320,7 @@ mod tests {
         assert!(envelope["automations"][1]["trigger"].to_string().contains("300.0"));
         assert_eq!(
             fake.body(0),
-            json!({"automations": {"id": {"any_": [B, MISSING, A]}}, "sort": "NAME_ASC", "limit": 200, "offset": 0})
+            json!({"automations": {"id": {"any_": [B, MISSING, A, MISSING]}}, "sort": "NAME_ASC", "limit": 200, "offset": 0})
         );
         assert_eq!(ctx.upstream_requests(), 1);
 
