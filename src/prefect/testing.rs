@@ -23,7 +23,8 @@ impl FakeUpstream {
         Self::default()
     }
 
-    /// Answers `method path` (path without query) with `status` and a JSON body.
+    /// Answers `method path` with `status` and a JSON body. A `path` with `?query` matches
+    /// only that query; one without matches any query.
     pub fn on(mut self, method: &str, path: &str, status: u16, body: Value) -> Self {
         self.routes.push((method.into(), path.into(), Answer::Json(status, body)));
         self
@@ -49,8 +50,10 @@ impl FakeUpstream {
 impl Fetch for FakeUpstream {
     async fn fetch(&self, request: UpstreamRequest, _timeout_ms: u32) -> Result<UpstreamResponse, FetchError> {
         let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+        let with_query = request.uri().path_and_query().map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
         self.sent.borrow_mut().push(request);
-        let answer = self.routes.iter().find(|(m, p, _)| *m == method && *p == path).map(|(_, _, a)| a);
+        let route = |wanted: &str| self.routes.iter().find(|(m, p, _)| *m == method && p == wanted);
+        let answer = route(&with_query).or_else(|| route(&path)).map(|(_, _, a)| a);
         match answer {
             Some(Answer::Json(status, body)) => {
                 Ok(http::Response::builder().status(*status).body(body.to_string().into_bytes()).unwrap())

@@ -36,6 +36,15 @@ pub const FLOW_FILTER: Rule = Rule::Fields(&[
     ("tags", Rule::Fields(&[OPERATOR, ("all_", Rule::Value(Kind::Texts)), ("is_null_", Rule::Value(Kind::Bool))])),
 ]);
 
+/// Automations: Prefect's `AutomationFilter` `id.any_` and `name.any_` (sent to the server),
+/// plus `enabled.eq_`, which that model lacks and `get_automations` applies to the results.
+/// Ids are checked by the tool itself, to point a caller who passed a name to `name.any_`.
+pub const AUTOMATION_FILTER: Rule = Rule::Fields(&[
+    ("id", Rule::Fields(&[("any_", Rule::Value(Kind::Texts))])),
+    ("name", Rule::Fields(&[("any_", Rule::Value(Kind::Texts))])),
+    ("enabled", Rule::Fields(&[("eq_", Rule::Value(Kind::Bool))])),
+]);
+
 /// Checks `filter` against `rule`; the error names the offending path.
 pub fn validate(filter: &Map<String, Value>, rule: &Rule) -> Result<(), String> {
     check_fields(filter, rule, "")
@@ -117,6 +126,15 @@ mod tests {
             check(json!({"bogus": {}})).unwrap_err(),
             "unknown filter key `bogus`; allowed: operator, id, deployment, name, tags"
         );
+    }
+
+    #[test]
+    fn automation_filter_allows_ids_names_and_enabled_only() {
+        let check = |filter: Value| validate(filter.as_object().unwrap(), &AUTOMATION_FILTER);
+        check(json!({"id": {"any_": ["x"]}, "name": {"any_": ["a"]}, "enabled": {"eq_": false}})).unwrap();
+        assert_eq!(check(json!({"tags": {"any_": ["a"]}})).unwrap_err(), "unknown filter key `tags`; allowed: id, name, enabled");
+        assert_eq!(check(json!({"enabled": {"eq_": "yes"}})).unwrap_err(), "`enabled.eq_` must be true or false");
+        assert_eq!(check(json!({"name": {"like_": "a"}})).unwrap_err(), "unknown filter key `name.like_`; allowed under `name`: any_");
     }
 
     #[test]

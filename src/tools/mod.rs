@@ -10,9 +10,12 @@ pub mod args;
 pub mod filter;
 pub mod format;
 
+mod get_automations;
+mod get_dashboard;
 mod get_flows;
 mod get_identity;
 mod orientation;
+mod read_events;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -71,7 +74,14 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn definitions() -> Vec<Tool> {
-    vec![orientation::definition(), get_identity::definition(), get_flows::definition()]
+    vec![
+        orientation::definition(),
+        get_identity::definition(),
+        get_dashboard::definition(),
+        get_flows::definition(),
+        read_events::definition(),
+        get_automations::definition(),
+    ]
 }
 
 /// Runs tool `name`; `None` when there is no such tool.
@@ -79,7 +89,10 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, name: &str, arguments: Opt
     Some(match name {
         orientation::NAME => invoke(name, arguments, |p| async { orientation::call(p) }).await,
         get_identity::NAME => invoke(name, arguments, |p| get_identity::call(ctx, p)).await,
+        get_dashboard::NAME => invoke(name, arguments, |p| get_dashboard::call(ctx, p)).await,
         get_flows::NAME => invoke(name, arguments, |p| get_flows::call(ctx, p)).await,
+        read_events::NAME => invoke(name, arguments, |p| read_events::call(ctx, p)).await,
+        get_automations::NAME => invoke(name, arguments, |p| get_automations::call(ctx, p)).await,
         _ => return None,
     })
 }
@@ -202,7 +215,7 @@ mod tests {
     fn every_tool_is_read_only_with_closed_schemas() {
         let tools = definitions();
         let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-        assert_eq!(names, ["orientation", "get_identity", "get_flows"]);
+        assert_eq!(names, ["orientation", "get_identity", "get_dashboard", "get_flows", "read_events", "get_automations"]);
         for tool in &tools {
             let annotations = tool.annotations.as_ref().unwrap();
             assert_eq!(annotations.read_only_hint, Some(true), "{}", tool.name);

@@ -99,3 +99,13 @@ class Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()
+
+
+def call_counting_upstream(url: str, name: str, arguments: dict, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    """One stateless `tools/call` (2025-11-25 era): the number of Prefect requests it made
+    (the `x-upstream-requests` response header) and its structured result."""
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+    status, response_headers, body = post_json(url, call, {"MCP-Protocol-Version": "2025-11-25", **(headers or {})})
+    assert status == 200, body
+    upstream = {k.lower(): v for k, v in response_headers.items()}.get("x-upstream-requests", "0")
+    return int(upstream), body["result"]["structuredContent"]
