@@ -9,9 +9,13 @@
 pub mod args;
 pub mod filter;
 pub mod format;
+pub mod paging;
+pub mod pools;
 
+mod get_deployments;
 mod get_flows;
 mod get_identity;
+mod get_work_pools;
 mod orientation;
 
 use std::future::Future;
@@ -71,7 +75,13 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn definitions() -> Vec<Tool> {
-    vec![orientation::definition(), get_identity::definition(), get_flows::definition()]
+    vec![
+        orientation::definition(),
+        get_identity::definition(),
+        get_deployments::definition(),
+        get_flows::definition(),
+        get_work_pools::definition(),
+    ]
 }
 
 /// Runs tool `name`; `None` when there is no such tool.
@@ -79,7 +89,9 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, name: &str, arguments: Opt
     Some(match name {
         orientation::NAME => invoke(name, arguments, |p| async { orientation::call(p) }).await,
         get_identity::NAME => invoke(name, arguments, |p| get_identity::call(ctx, p)).await,
+        get_deployments::NAME => invoke(name, arguments, |p| get_deployments::call(ctx, p)).await,
         get_flows::NAME => invoke(name, arguments, |p| get_flows::call(ctx, p)).await,
+        get_work_pools::NAME => invoke(name, arguments, |p| get_work_pools::call(ctx, p)).await,
         _ => return None,
     })
 }
@@ -177,7 +189,7 @@ mod tests {
     fn every_tool_is_read_only_with_closed_schemas() {
         let tools = definitions();
         let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-        assert_eq!(names, ["orientation", "get_identity", "get_flows"]);
+        assert_eq!(names, ["orientation", "get_identity", "get_deployments", "get_flows", "get_work_pools"]);
         for tool in &tools {
             let annotations = tool.annotations.as_ref().unwrap();
             assert_eq!(annotations.read_only_hint, Some(true), "{}", tool.name);
