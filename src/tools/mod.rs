@@ -9,11 +9,15 @@
 pub mod args;
 pub mod filter;
 pub mod format;
+pub mod paging;
+pub mod pools;
 
 mod get_automations;
 mod get_dashboard;
+mod get_deployments;
 mod get_flows;
 mod get_identity;
+mod get_work_pools;
 mod orientation;
 mod read_events;
 
@@ -78,7 +82,9 @@ pub fn definitions() -> Vec<Tool> {
         orientation::definition(),
         get_identity::definition(),
         get_dashboard::definition(),
+        get_deployments::definition(),
         get_flows::definition(),
+        get_work_pools::definition(),
         read_events::definition(),
         get_automations::definition(),
     ]
@@ -90,7 +96,9 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, name: &str, arguments: Opt
         orientation::NAME => invoke(name, arguments, |p| async { orientation::call(p) }).await,
         get_identity::NAME => invoke(name, arguments, |p| get_identity::call(ctx, p)).await,
         get_dashboard::NAME => invoke(name, arguments, |p| get_dashboard::call(ctx, p)).await,
+        get_deployments::NAME => invoke(name, arguments, |p| get_deployments::call(ctx, p)).await,
         get_flows::NAME => invoke(name, arguments, |p| get_flows::call(ctx, p)).await,
+        get_work_pools::NAME => invoke(name, arguments, |p| get_work_pools::call(ctx, p)).await,
         read_events::NAME => invoke(name, arguments, |p| read_events::call(ctx, p)).await,
         get_automations::NAME => invoke(name, arguments, |p| get_automations::call(ctx, p)).await,
         _ => return None,
@@ -215,7 +223,10 @@ mod tests {
     fn every_tool_is_read_only_with_closed_schemas() {
         let tools = definitions();
         let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-        assert_eq!(names, ["orientation", "get_identity", "get_dashboard", "get_flows", "read_events", "get_automations"]);
+        assert_eq!(
+            names,
+            ["orientation", "get_identity", "get_dashboard", "get_deployments", "get_flows", "get_work_pools", "read_events", "get_automations"]
+        );
         for tool in &tools {
             let annotations = tool.annotations.as_ref().unwrap();
             assert_eq!(annotations.read_only_hint, Some(true), "{}", tool.name);
