@@ -7,9 +7,13 @@ use serde_json::Value;
 
 use super::{Fetch, FetchError, UpstreamRequest, UpstreamResponse};
 
+type Responder = Box<dyn Fn(&Value) -> (u16, Value)>;
+
 enum Answer {
     Json(u16, Value),
     Fail(FetchError),
+    /// Computed from the request's JSON body (`null` without one), e.g. to serve pages.
+    Computed(Responder),
 }
 
 #[derive(Default)]
@@ -35,6 +39,12 @@ impl FakeUpstream {
         self
     }
 
+    /// Answers `method path` with what `respond` makes of the request's JSON body.
+    pub fn answering(mut self, method: &str, path: &str, respond: impl Fn(&Value) -> (u16, Value) + 'static) -> Self {
+        self.routes.push((method.into(), path.into(), Answer::Computed(Box::new(respond))));
+        self
+    }
+
     pub fn requests(&self) -> Vec<UpstreamRequest> {
         self.sent.borrow().clone()
     }
@@ -49,6 +59,7 @@ impl FakeUpstream {
 impl Fetch for FakeUpstream {
     async fn fetch(&self, request: UpstreamRequest, _timeout_ms: u32) -> Result<UpstreamResponse, FetchError> {
         let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+        let body: Value = request.body().as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
         self.sent.borrow_mut().push(request);
         let answer = self.routes.iter().find(|(m, p, _)| *m == method && *p == path).map(|(_, _, a)| a);
         match answer {
@@ -56,6 +67,10 @@ impl Fetch for FakeUpstream {
                 Ok(http::Response::builder().status(*status).body(body.to_string().into_bytes()).unwrap())
             }
             Some(Answer::Fail(error)) => Err(error.clone()),
+            Some(Answer::Computed(respond)) => {
+                let (status, answer) = respond(&body);
+                Ok(http::Response::builder().status(status).body(answer.to_string().into_bytes()).unwrap())
+            }
             None => Ok(http::Response::builder()
                 .status(404)
                 .body(br#"{"detail":"Not Found"}"#.to_vec())

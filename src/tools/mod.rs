@@ -9,6 +9,7 @@
 pub mod args;
 pub mod filter;
 pub mod format;
+pub mod pages;
 
 mod get_flows;
 mod get_identity;
