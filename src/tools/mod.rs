@@ -10,9 +10,13 @@ pub mod args;
 pub mod filter;
 pub mod format;
 pub mod pages;
+pub mod runs;
 
+mod get_flow_run_logs;
+mod get_flow_runs;
 mod get_flows;
 mod get_identity;
+mod get_task_runs;
 mod orientation;
 
 use std::future::Future;
@@ -72,7 +76,14 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn definitions() -> Vec<Tool> {
-    vec![orientation::definition(), get_identity::definition(), get_flows::definition()]
+    vec![
+        orientation::definition(),
+        get_identity::definition(),
+        get_flows::definition(),
+        get_flow_runs::definition(),
+        get_flow_run_logs::definition(),
+        get_task_runs::definition(),
+    ]
 }
 
 /// Runs tool `name`; `None` when there is no such tool.
@@ -81,6 +92,9 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, name: &str, arguments: Opt
         orientation::NAME => invoke(name, arguments, |p| async { orientation::call(p) }).await,
         get_identity::NAME => invoke(name, arguments, |p| get_identity::call(ctx, p)).await,
         get_flows::NAME => invoke(name, arguments, |p| get_flows::call(ctx, p)).await,
+        get_flow_runs::NAME => invoke(name, arguments, |p| get_flow_runs::call(ctx, p)).await,
+        get_flow_run_logs::NAME => invoke(name, arguments, |p| get_flow_run_logs::call(ctx, p)).await,
+        get_task_runs::NAME => invoke(name, arguments, |p| get_task_runs::call(ctx, p)).await,
         _ => return None,
     })
 }
@@ -126,9 +140,14 @@ pub struct Envelope<T> {
 /// Wraps a tool outcome in its envelope; `prefix` says what failed, e.g.
 /// "Failed to fetch flows: ".
 fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, String>) -> CallToolResult {
+    respond_or(prefix, outcome, T::default)
+}
+
+/// [`respond`] for envelopes whose failure form is not `T::default()` (e.g. it echoes arguments).
+fn respond_or<T: Serialize>(prefix: &str, outcome: Result<T, String>, on_failure: impl FnOnce() -> T) -> CallToolResult {
     let (envelope, failed) = match outcome {
         Ok(data) => (Envelope { success: true, data, error: None }, false),
-        Err(reason) => (Envelope { success: false, data: T::default(), error: Some(format!("{prefix}{reason}")) }, true),
+        Err(reason) => (Envelope { success: false, data: on_failure(), error: Some(format!("{prefix}{reason}")) }, true),
     };
     let value = serde_json::to_value(&envelope).expect("tool results serialise to JSON");
     if failed { CallToolResult::structured_error(value) } else { CallToolResult::structured(value) }
@@ -178,7 +197,7 @@ mod tests {
     fn every_tool_is_read_only_with_closed_schemas() {
         let tools = definitions();
         let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-        assert_eq!(names, ["orientation", "get_identity", "get_flows"]);
+        assert_eq!(names, ["orientation", "get_identity", "get_flows", "get_flow_runs", "get_flow_run_logs", "get_task_runs"]);
         for tool in &tools {
             let annotations = tool.annotations.as_ref().unwrap();
             assert_eq!(annotations.read_only_hint, Some(true), "{}", tool.name);
