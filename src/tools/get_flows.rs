@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::args::{Filter, Limit, WorkspaceId};
-use super::{Envelope, ToolContext, filter, format, respond};
+use super::{Envelope, ToolContext, filter, format, pages, respond};
 use crate::prefect::Fetch;
 
 pub const NAME: &str = "get_flows";
@@ -76,8 +76,9 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
     // One extra row tells whether the result is complete.
-    let body = json!({"flows": filter, "sort": "NAME_ASC", "limit": limit + 1, "offset": 0});
-    let mut records: Vec<FlowRecord> = prefect.post("flows/filter", &body).await.map_err(|e| e.to_string())?;
+    let query = json!({"flows": filter, "sort": "NAME_ASC"});
+    let mut records: Vec<FlowRecord> =
+        pages::filter_rows(&prefect, "flows/filter", &query, limit + 1).await.map_err(|e| e.to_string())?;
     let truncated = records.len() > limit;
     records.truncate(limit);
     let flows: Vec<FlowSummary> = records
@@ -121,6 +122,17 @@ mod tests {
         assert_eq!(text(&result), structured(&result).to_string());
         assert_eq!(fake.body(0), json!({"flows": {"name": {"like_": "etl"}}, "sort": "NAME_ASC", "limit": 2, "offset": 0}));
         assert_eq!(ctx.upstream_requests(), 1);
+    }
+
+    #[test]
+    fn the_probe_row_past_the_server_cap_is_a_second_page() {
+        let page: Vec<_> = (0..200).map(|i| flow(&"f".repeat(i + 1), json!([]))).collect();
+        let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!(page));
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let result = run(&ctx, "get_flows", json!({"limit": 200}));
+        assert_eq!((&structured(&result)["count"], &structured(&result)["truncated"]), (&json!(200), &json!(true)));
+        assert_eq!(fake.body(0)["limit"], json!(200));
+        assert_eq!((&fake.body(1)["limit"], &fake.body(1)["offset"]), (&json!(1), &json!(200)));
     }
 
     #[test]
