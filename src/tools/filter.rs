@@ -44,6 +44,11 @@ pub const FLOW_FILTER: Rule = Rule::Fields(&[
     ("tags", Rule::Fields(&[OPERATOR, ("all_", Rule::Value(Kind::Texts)), ("is_null_", Rule::Value(Kind::Bool))])),
 ]);
 
+/// Checks `filter` against `rule`; the error names the offending path.
+pub fn validate(filter: &Map<String, Value>, rule: &Rule) -> Result<(), String> {
+    check_fields(filter, rule, "")
+}
+
 const UUIDS: Rule = Rule::Value(Kind::Uuids);
 const TEXT: Rule = Rule::Value(Kind::Text);
 const TEXTS: Rule = Rule::Value(Kind::Texts);
@@ -96,11 +101,6 @@ pub const TASK_RUN_FILTER: Rule = Rule::Fields(&[
     ("subflow_runs", Rule::Fields(&[("exists_", BOOL)])),
     ("flow_run_id", Rule::Fields(&[OPERATOR, ("any_", UUIDS), ("is_null_", BOOL)])),
 ]);
-
-/// Checks `filter` against `rule`; the error names the offending path.
-pub fn validate(filter: &Map<String, Value>, rule: &Rule) -> Result<(), String> {
-    check_fields(filter, rule, "")
-}
 
 fn check_fields(object: &Map<String, Value>, rule: &Rule, at: &str) -> Result<(), String> {
     let Rule::Fields(fields) = rule else {
