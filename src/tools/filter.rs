@@ -44,6 +44,44 @@ pub const FLOW_FILTER: Rule = Rule::Fields(&[
     ("tags", Rule::Fields(&[OPERATOR, ("all_", Rule::Value(Kind::Texts)), ("is_null_", Rule::Value(Kind::Bool))])),
 ]);
 
+/// Prefect 3.9 server `DeploymentFilter`. The deprecated `concurrency_limit` key is left
+/// out on purpose: the server accepts it but ignores it, which would return unfiltered data.
+pub const DEPLOYMENT_FILTER: Rule = Rule::Fields(&[
+    OPERATOR,
+    ("id", Rule::Fields(&[("any_", Rule::Value(Kind::Uuids)), ("not_any_", Rule::Value(Kind::Uuids))])),
+    ("name", Rule::Fields(&[("any_", Rule::Value(Kind::Texts)), ("like_", Rule::Value(Kind::Text))])),
+    ("flow_or_deployment_name", Rule::Fields(&[("like_", Rule::Value(Kind::Text))])),
+    ("paused", Rule::Fields(&[("eq_", Rule::Value(Kind::Bool))])),
+    (
+        "tags",
+        Rule::Fields(&[
+            OPERATOR,
+            ("all_", Rule::Value(Kind::Texts)),
+            ("any_", Rule::Value(Kind::Texts)),
+            ("is_null_", Rule::Value(Kind::Bool)),
+        ]),
+    ),
+    ("work_queue_name", Rule::Fields(&[("any_", Rule::Value(Kind::Texts))])),
+]);
+
+/// Prefect 3.9 server `WorkPoolFilter` (names match exactly; there is no `like_`).
+pub const WORK_POOL_FILTER: Rule = Rule::Fields(&[
+    OPERATOR,
+    ("id", Rule::Fields(&[("any_", Rule::Value(Kind::Uuids))])),
+    ("name", Rule::Fields(&[("any_", Rule::Value(Kind::Texts))])),
+    ("type", Rule::Fields(&[("any_", Rule::Value(Kind::Texts))])),
+]);
+
+/// Most ids a filter may name for a detail query.
+pub const DETAIL_MAX_IDS: usize = 5;
+
+/// The detail-mode rule shared by the list tools: `filter.id.any_` is a list of 1 to
+/// [`DETAIL_MAX_IDS`] elements (other keys do not matter).
+pub fn is_detail_query(filter: Option<&Map<String, Value>>) -> bool {
+    let ids = filter.and_then(|f| f.get("id")).and_then(|id| id.get("any_")).and_then(Value::as_array);
+    ids.is_some_and(|ids| (1..=DETAIL_MAX_IDS).contains(&ids.len()))
+}
+
 /// Checks `filter` against `rule`; the error names the offending path.
 pub fn validate(filter: &Map<String, Value>, rule: &Rule) -> Result<(), String> {
     check_fields(filter, rule, "")
@@ -222,6 +260,40 @@ mod tests {
             check(json!({"bogus": {}})).unwrap_err(),
             "unknown filter key `bogus`; allowed: operator, id, deployment, name, tags"
         );
+    }
+
+    #[test]
+    fn deployment_filter_supports_paused_and_rejects_the_ignored_concurrency_limit() {
+        let filter = json!({"paused": {"eq_": true}, "tags": {"any_": ["etl"], "operator": "or_"},
+                            "flow_or_deployment_name": {"like_": "etl"}, "work_queue_name": {"any_": ["q"]}});
+        validate(filter.as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap();
+        let err = validate(json!({"concurrency_limit": {"ge_": 1}}).as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap_err();
+        assert!(err.starts_with("unknown filter key `concurrency_limit`"), "{err}");
+        let err = validate(json!({"paused": {"ne_": true}}).as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap_err();
+        assert_eq!(err, "unknown filter key `paused.ne_`; allowed under `paused`: eq_");
+        let err = validate(json!({"paused": {"eq_": "yes"}}).as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap_err();
+        assert_eq!(err, "`paused.eq_` must be true or false");
+    }
+
+    #[test]
+    fn work_pool_filter_rejects_like_and_status() {
+        let check = |f: Value| validate(f.as_object().unwrap(), &WORK_POOL_FILTER);
+        check(json!({"type": {"any_": ["process"]}, "name": {"any_": ["a"]}, "operator": "or_"})).unwrap();
+        assert_eq!(check(json!({"name": {"like_": "prod-%"}})).unwrap_err(), "unknown filter key `name.like_`; allowed under `name`: any_");
+        assert_eq!(check(json!({"status": {"any_": ["READY"]}})).unwrap_err(), "unknown filter key `status`; allowed: operator, id, name, type");
+    }
+
+    #[test]
+    fn detail_queries_name_one_to_five_ids() {
+        let detail = |f: Value| is_detail_query(f.as_object());
+        assert!(detail(json!({"id": {"any_": ["a"]}, "name": {"any_": ["x"]}})));
+        assert!(detail(json!({"id": {"any_": ["a", "b", "c", "d", "e"]}})));
+        assert!(!detail(json!({"id": {"any_": ["a", "b", "c", "d", "e", "f"]}})));
+        assert!(!detail(json!({"id": {"any_": []}})));
+        assert!(!detail(json!({"id": {"any_": "a"}})));
+        assert!(!detail(json!({"name": {"any_": ["a"]}})));
+        assert!(!detail(json!({})));
+        assert!(!is_detail_query(None));
     }
 
     #[test]
