@@ -59,7 +59,6 @@ impl FakeUpstream {
 impl Fetch for FakeUpstream {
     async fn fetch(&self, request: UpstreamRequest, _timeout_ms: u32) -> Result<UpstreamResponse, FetchError> {
         let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
-        let body: Value = request.body().as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
         self.sent.borrow_mut().push(request);
         let answer = self.routes.iter().find(|(m, p, _)| *m == method && *p == path).map(|(_, _, a)| a);
         match answer {
@@ -68,7 +67,9 @@ impl Fetch for FakeUpstream {
             }
             Some(Answer::Fail(error)) => Err(error.clone()),
             Some(Answer::Computed(respond)) => {
-                let (status, answer) = respond(&body);
+                let sent = self.sent.borrow();
+                let body = sent.last().and_then(|r| r.body().as_deref()).and_then(|b| serde_json::from_slice(b).ok());
+                let (status, answer) = respond(&body.unwrap_or(Value::Null));
                 Ok(http::Response::builder().status(status).body(answer.to_string().into_bytes()).unwrap())
             }
             None => Ok(http::Response::builder()

@@ -3,12 +3,14 @@
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use futures::future::try_join_all;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::args::{Limit, WorkspaceId};
-use super::{Envelope, ToolContext, format, pages, respond_or};
-use crate::prefect::Fetch;
+use super::paging::SERVER_PAGE_MAX;
+use super::{Envelope, ToolContext, format, respond_or};
+use crate::prefect::{Fetch, PrefectClient, PrefectError};
 
 pub const NAME: &str = "get_flow_run_logs";
 
@@ -91,10 +93,9 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
     })?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
-    // One extra row tells whether the run has more lines.
     let query = json!({"logs": {"flow_run_id": {"any_": [id.to_string()]}}, "sort": "TIMESTAMP_ASC"});
-    let mut records: Vec<LogRecord> =
-        pages::filter_rows(&prefect, "logs/filter", &query, limit + 1).await.map_err(|e| e.to_string())?;
+    // One extra row tells whether the run has more lines.
+    let mut records = earliest_lines(&prefect, &query, limit + 1).await.map_err(|e| e.to_string())?;
     let truncated = records.len() > limit;
     records.truncate(limit);
     let logs = records
@@ -108,6 +109,24 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         })
         .collect();
     Ok(FlowRunLogs { flow_run_id: params.flow_run_id, logs, truncated, limit: params.limit.get() })
+}
+
+/// The first `rows` log lines matching `query`, in pages of at most [`SERVER_PAGE_MAX`]: the
+/// first page alone (most runs fit in it); when it comes back full, the rest concurrently.
+async fn earliest_lines<F: Fetch>(prefect: &PrefectClient<'_, F>, query: &Value, rows: usize) -> Result<Vec<LogRecord>, PrefectError> {
+    let page = |offset: usize| {
+        let mut body = query.clone();
+        body["limit"] = json!(SERVER_PAGE_MAX.min(rows - offset));
+        body["offset"] = json!(offset);
+        async move { prefect.post::<Vec<LogRecord>, _>("logs/filter", &body).await }
+    };
+    let mut lines = page(0).await?;
+    if lines.len() < SERVER_PAGE_MAX.min(rows) {
+        return Ok(lines);
+    }
+    let rest = try_join_all((SERVER_PAGE_MAX..rows).step_by(SERVER_PAGE_MAX).map(page)).await?;
+    lines.extend(rest.into_iter().flatten());
+    Ok(lines)
 }
 
 fn level_name(level: i64) -> String {
@@ -199,6 +218,20 @@ mod tests {
         assert_eq!((&lines[0]["message"], &lines[699]["message"]), (&json!("line 0"), &json!("line 699")));
         assert_eq!(envelope["truncated"], json!(false));
         assert_eq!(requests, 6);
+        let pages: Vec<_> = (0..6).map(|i| (fake.body(i)["offset"].clone(), fake.body(i)["limit"].clone())).collect();
+        let expected = [(0, 200), (200, 200), (400, 200), (600, 200), (800, 200), (1000, 1)];
+        assert_eq!(pages, expected.map(|(o, l)| (json!(o), json!(l))));
+    }
+
+    #[test]
+    fn a_full_first_page_needs_one_more_request_for_the_probe_row() {
+        let fake = server(200);
+        let (envelope, requests) = logs(&fake, json!({"flow_run_id": RUN, "limit": 200}));
+        assert_eq!((envelope["logs"].as_array().unwrap().len(), &envelope["truncated"]), (200, &json!(false)));
+        assert_eq!(requests, 2);
+        assert_eq!((&fake.body(1)["limit"], &fake.body(1)["offset"]), (&json!(1), &json!(200)));
+        let (short, requests) = logs(&server(30), json!({"flow_run_id": RUN, "limit": 1000}));
+        assert_eq!((short["logs"].as_array().unwrap().len(), requests), (30, 1));
     }
 
     #[test]

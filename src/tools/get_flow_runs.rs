@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
 use super::runs::{RunState, duration};
-use super::{Envelope, ToolContext, filter, format, pages, respond};
+use super::{Envelope, ToolContext, filter, format, paging, respond};
 use crate::prefect::{Fetch, PrefectClient};
 
 pub const NAME: &str = "get_flow_runs";
@@ -32,9 +32,6 @@ SCHEDULED, \"TimedOut\" one of type FAILED). Times are ISO 8601, e.g. \"2024-01-
 `start_time.after_` also matches runs not started yet whose scheduled time is later. Unknown keys or \
 operators are rejected with the list of allowed ones. Returns `detail` (which form the runs have), \
 `count` and `truncated` (more runs match than `limit`).";
-
-/// Detail mode applies to id lookups of at most this many runs.
-const DETAIL_MAX_IDS: usize = 5;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -167,27 +164,21 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
     respond("Failed to fetch flow runs: ", fetch(ctx, params).await)
 }
 
-/// A detail query filters by `id.any_` with 1 to 5 ids (other keys do not matter).
-fn is_detail(filter: &Map<String, Value>) -> bool {
-    let ids = filter.get("id").and_then(|id| id.get("any_")).and_then(Value::as_array);
-    ids.is_some_and(|ids| (1..=DETAIL_MAX_IDS).contains(&ids.len()))
-}
-
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRuns, String> {
     let filter = params.filter.map(|f| f.0).filter(|f| !f.is_empty());
     if let Some(filter) = &filter {
         filter::validate(filter, &filter::FLOW_RUN_FILTER)?;
     }
-    let detail = filter.as_ref().is_some_and(is_detail);
+    let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
 
-    // One extra row tells whether the result is complete.
-    let query = json!({"flow_runs": filter, "sort": "START_TIME_DESC"});
-    let mut runs: Vec<FlowRunRecord> =
-        pages::filter_rows(&prefect, "flow_runs/filter", &query, limit + 1).await.map_err(|e| e.to_string())?;
-    let truncated = runs.len() > limit;
-    runs.truncate(limit);
+    let query = Map::from_iter([
+        ("flow_runs".to_owned(), filter.map_or(Value::Null, Value::Object)),
+        ("sort".to_owned(), json!("START_TIME_DESC")),
+    ]);
+    let (runs, truncated): (Vec<FlowRunRecord>, bool) =
+        paging::first_page(&prefect, "flow_runs/filter", query, limit).await.map_err(|e| e.to_string())?;
 
     // Names and summaries of what the runs refer to, one request per kind, concurrently.
     let flow_ids = distinct(runs.iter().map(|r| r.flow_id.as_deref()));
@@ -347,19 +338,6 @@ mod tests {
         let bodies: Vec<Value> = (1..4).map(|i| fake.body(i)).collect();
         assert!(bodies.contains(&json!({"deployments": {"id": {"any_": [DEPLOYMENT]}}, "limit": 1, "offset": 0})));
         assert!(bodies.contains(&json!({"work_pools": {"name": {"any_": ["pool"]}}, "limit": 1, "offset": 0})));
-    }
-
-    #[test]
-    fn detail_needs_one_to_five_ids() {
-        use serde_json::Map;
-        let ids = |n: usize| -> Map<String, Value> {
-            json!({"id": {"any_": (0..n).map(|i| format!("33333333-0000-4000-8000-00000000000{i}")).collect::<Vec<_>>()}})
-                .as_object().unwrap().clone()
-        };
-        assert!(!super::is_detail(&ids(0)));
-        assert!(super::is_detail(&ids(1)) && super::is_detail(&ids(5)));
-        assert!(!super::is_detail(&ids(6)));
-        assert!(!super::is_detail(json!({"name": {"any_": ["x"]}}).as_object().unwrap()));
     }
 
     #[test]

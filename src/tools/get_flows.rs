@@ -3,10 +3,10 @@
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
-use super::{Envelope, ToolContext, filter, format, pages, respond};
+use super::{Envelope, ToolContext, filter, format, paging, respond};
 use crate::prefect::Fetch;
 
 pub const NAME: &str = "get_flows";
@@ -75,12 +75,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
     }
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
-    // One extra row tells whether the result is complete.
-    let query = json!({"flows": filter, "sort": "NAME_ASC"});
-    let mut records: Vec<FlowRecord> =
-        pages::filter_rows(&prefect, "flows/filter", &query, limit + 1).await.map_err(|e| e.to_string())?;
-    let truncated = records.len() > limit;
-    records.truncate(limit);
+    let query = Map::from_iter([
+        ("flows".to_owned(), filter.map_or(Value::Null, Value::Object)),
+        ("sort".to_owned(), json!("NAME_ASC")),
+    ]);
+    let (records, truncated): (Vec<FlowRecord>, bool) =
+        paging::first_page(&prefect, "flows/filter", query, limit).await.map_err(|e| e.to_string())?;
     let flows: Vec<FlowSummary> = records
         .into_iter()
         .map(|flow| FlowSummary {

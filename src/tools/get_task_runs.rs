@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
 use super::runs::{RunState, duration};
-use super::{Envelope, ToolContext, filter, format, pages, respond};
+use super::{Envelope, ToolContext, filter, format, paging, respond};
 use crate::prefect::Fetch;
 
 pub const NAME: &str = "get_task_runs";
@@ -121,12 +121,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Tas
     }
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
-    // One extra row tells whether the result is complete.
-    let query = json!({"task_runs": filter, "sort": "EXPECTED_START_TIME_DESC"});
-    let mut records: Vec<TaskRunRecord> =
-        pages::filter_rows(&prefect, "task_runs/filter", &query, limit + 1).await.map_err(|e| e.to_string())?;
-    let truncated = records.len() > limit;
-    records.truncate(limit);
+    let query = Map::from_iter([
+        ("task_runs".to_owned(), filter.map_or(Value::Null, Value::Object)),
+        ("sort".to_owned(), json!("EXPECTED_START_TIME_DESC")),
+    ]);
+    let (records, truncated): (Vec<TaskRunRecord>, bool) =
+        paging::first_page(&prefect, "task_runs/filter", query, limit).await.map_err(|e| e.to_string())?;
     let task_runs: Vec<TaskRunDetail> = records
         .into_iter()
         .map(|task| TaskRunDetail {

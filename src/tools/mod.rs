@@ -9,7 +9,7 @@
 pub mod args;
 pub mod filter;
 pub mod format;
-pub mod pages;
+pub mod paging;
 pub mod runs;
 
 mod get_flow_run_logs;
