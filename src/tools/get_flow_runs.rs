@@ -21,7 +21,7 @@ runs come first. Each run is a compact summary: state type/name/message, timesta
 seconds, tags, flow name, deployment id, work pool and queue, and parent task run (set for subflow \
 runs). Filter by `id` with 1 to 5 run ids (`{\"id\": {\"any_\": [...]}}`) to get full detail instead: \
 parameters, infrastructure pid, and a summary of the run's deployment and work pool. Optional `filter` \
-uses Prefect's flow-run filter: `id` {any_, not_any_}, `name` {any_, like_ (substring)}, `tags` \
+uses Prefect's flow-run filter: `id` {any_, not_any_}, `name` {any_, like_ (case-insensitive substring)}, `tags` \
 {all_, any_, is_null_}, `deployment_id` {any_, is_null_}, `work_queue_name` {any_, is_null_}, `state` \
 {type {any_, not_any_}, name {any_, not_any_}}, `flow_version` {any_}, `start_time` and `end_time` \
 {before_, after_, is_null_}, `expected_start_time` and `next_scheduled_start_time` {before_, after_}, \

@@ -17,7 +17,7 @@ expected start first, with state type/name/message, timestamps, duration in seco
 and expiration, `retry_count` (runs beyond the first) and `max_retries` (the task's retry setting). \
 `task_inputs` is always {}: Prefect records there which upstream task runs fed each argument, not the \
 argument values. Optional `filter` uses Prefect's task-run filter: `id` {any_}, `name` {any_, like_ \
-(substring)}, `tags` {all_, is_null_}, `state` {type {any_}, name {any_}}, `start_time` and `end_time` \
+(case-insensitive substring)}, `tags` {all_, is_null_}, `state` {type {any_}, name {any_}}, `start_time` and `end_time` \
 {before_, after_, is_null_}, `expected_start_time` {before_, after_}, `subflow_runs` {exists_}, \
 `flow_run_id` {any_, is_null_}, and `operator` (\"and_\"/\"or_\"). State types: SCHEDULED, PENDING, \
 RUNNING, COMPLETED, FAILED, CANCELLED, CRASHED, PAUSED, CANCELLING. Times are ISO 8601, e.g. \

@@ -155,6 +155,13 @@ def test_detail_of_several_runs_uses_at_most_four_requests(worker_with_secrets, 
     assert int({k.lower(): v for k, v in headers.items()}["x-upstream-requests"]) <= 4
 
 
+def test_compact_call_makes_two_requests(worker_with_secrets):
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_flow_runs", "arguments": {}}}
+    status, headers, body = post_json(worker_with_secrets, call, {"MCP-Protocol-Version": "2025-11-25"})
+    assert status == 200 and body["result"]["structuredContent"]["success"] is True
+    assert int({k.lower(): v for k, v in headers.items()}["x-upstream-requests"]) == 2
+
+
 def test_unknown_id_is_an_empty_detail_success(worker_with_secrets):
     got = flow_runs(worker_with_secrets, filter={"id": {"any_": [MISSING]}})
     assert (got["success"], got["detail"], got["count"], got["flow_runs"]) == (True, True, 0, [])
