@@ -7,9 +7,13 @@ use serde_json::Value;
 
 use super::{Fetch, FetchError, UpstreamRequest, UpstreamResponse};
 
+type Responder = Box<dyn Fn(&Value) -> (u16, Value)>;
+
 enum Answer {
     Json(u16, Value),
     Fail(FetchError),
+    /// Computed from the request's JSON body (`null` without one), e.g. to serve pages.
+    Computed(Responder),
 }
 
 #[derive(Default)]
@@ -36,6 +40,12 @@ impl FakeUpstream {
         self
     }
 
+    /// Answers `method path` with what `respond` makes of the request's JSON body.
+    pub fn answering(mut self, method: &str, path: &str, respond: impl Fn(&Value) -> (u16, Value) + 'static) -> Self {
+        self.routes.push((method.into(), path.into(), Answer::Computed(Box::new(respond))));
+        self
+    }
+
     pub fn requests(&self) -> Vec<UpstreamRequest> {
         self.sent.borrow().clone()
     }
@@ -59,6 +69,12 @@ impl Fetch for FakeUpstream {
                 Ok(http::Response::builder().status(*status).body(body.to_string().into_bytes()).unwrap())
             }
             Some(Answer::Fail(error)) => Err(error.clone()),
+            Some(Answer::Computed(respond)) => {
+                let sent = self.sent.borrow();
+                let body = sent.last().and_then(|r| r.body().as_deref()).and_then(|b| serde_json::from_slice(b).ok());
+                let (status, answer) = respond(&body.unwrap_or(Value::Null));
+                Ok(http::Response::builder().status(status).body(answer.to_string().into_bytes()).unwrap())
+            }
             None => Ok(http::Response::builder()
                 .status(404)
                 .body(br#"{"detail":"Not Found"}"#.to_vec())

@@ -23,7 +23,15 @@ pub enum Kind {
     Text,
     Texts,
     Uuids,
+    /// A list of Prefect state types (`SCHEDULED`, `FAILED`, …).
+    StateTypes,
+    /// An ISO 8601 date or date-time, e.g. `2024-01-01T00:00:00Z` (no offset means UTC).
+    Timestamp,
 }
+
+/// Prefect's state types, in the server's order.
+pub const STATE_TYPES: &[&str] =
+    &["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED", "PAUSED", "CANCELLING"];
 
 const OPERATOR: (&str, Rule) = ("operator", Rule::Value(Kind::Operator));
 
@@ -88,6 +96,59 @@ pub fn validate(filter: &Map<String, Value>, rule: &Rule) -> Result<(), String> 
     check_fields(filter, rule, "")
 }
 
+const UUIDS: Rule = Rule::Value(Kind::Uuids);
+const TEXT: Rule = Rule::Value(Kind::Text);
+const TEXTS: Rule = Rule::Value(Kind::Texts);
+const BOOL: Rule = Rule::Value(Kind::Bool);
+const STATE_TYPES_RULE: Rule = Rule::Value(Kind::StateTypes);
+const TIMESTAMP: Rule = Rule::Value(Kind::Timestamp);
+const TIME_RANGE: Rule = Rule::Fields(&[("before_", TIMESTAMP), ("after_", TIMESTAMP)]);
+const TIME_RANGE_OR_NULL: Rule = Rule::Fields(&[("before_", TIMESTAMP), ("after_", TIMESTAMP), ("is_null_", BOOL)]);
+
+/// Prefect 3.9 server-side `FlowRunFilter`.
+pub const FLOW_RUN_FILTER: Rule = Rule::Fields(&[
+    OPERATOR,
+    ("id", Rule::Fields(&[("any_", UUIDS), ("not_any_", UUIDS)])),
+    ("name", Rule::Fields(&[("any_", TEXTS), ("like_", TEXT)])),
+    ("tags", Rule::Fields(&[OPERATOR, ("all_", TEXTS), ("any_", TEXTS), ("is_null_", BOOL)])),
+    ("deployment_id", Rule::Fields(&[OPERATOR, ("any_", UUIDS), ("is_null_", BOOL)])),
+    ("work_queue_name", Rule::Fields(&[OPERATOR, ("any_", TEXTS), ("is_null_", BOOL)])),
+    (
+        "state",
+        Rule::Fields(&[
+            OPERATOR,
+            ("type", Rule::Fields(&[("any_", STATE_TYPES_RULE), ("not_any_", STATE_TYPES_RULE)])),
+            ("name", Rule::Fields(&[("any_", TEXTS), ("not_any_", TEXTS)])),
+        ]),
+    ),
+    ("flow_version", Rule::Fields(&[("any_", TEXTS)])),
+    ("start_time", TIME_RANGE_OR_NULL),
+    ("end_time", TIME_RANGE_OR_NULL),
+    ("expected_start_time", TIME_RANGE),
+    ("next_scheduled_start_time", TIME_RANGE),
+    ("parent_flow_run_id", Rule::Fields(&[OPERATOR, ("any_", UUIDS)])),
+    ("parent_task_run_id", Rule::Fields(&[OPERATOR, ("any_", UUIDS), ("is_null_", BOOL)])),
+    ("idempotency_key", Rule::Fields(&[("any_", TEXTS), ("not_any_", TEXTS)])),
+    ("created_by", Rule::Fields(&[OPERATOR, ("id_", UUIDS), ("type_", TEXTS), ("is_null_", BOOL)])),
+]);
+
+/// Prefect 3.9 server-side `TaskRunFilter`.
+pub const TASK_RUN_FILTER: Rule = Rule::Fields(&[
+    OPERATOR,
+    ("id", Rule::Fields(&[("any_", UUIDS)])),
+    ("name", Rule::Fields(&[("any_", TEXTS), ("like_", TEXT)])),
+    ("tags", Rule::Fields(&[OPERATOR, ("all_", TEXTS), ("is_null_", BOOL)])),
+    (
+        "state",
+        Rule::Fields(&[OPERATOR, ("type", Rule::Fields(&[("any_", STATE_TYPES_RULE)])), ("name", Rule::Fields(&[("any_", TEXTS)]))]),
+    ),
+    ("start_time", TIME_RANGE_OR_NULL),
+    ("end_time", TIME_RANGE_OR_NULL),
+    ("expected_start_time", TIME_RANGE),
+    ("subflow_runs", Rule::Fields(&[("exists_", BOOL)])),
+    ("flow_run_id", Rule::Fields(&[OPERATOR, ("any_", UUIDS), ("is_null_", BOOL)])),
+]);
+
 fn check_fields(object: &Map<String, Value>, rule: &Rule, at: &str) -> Result<(), String> {
     let Rule::Fields(fields) = rule else {
         return Err(format!("`{at}` must be a value, not an object"));
@@ -133,7 +194,51 @@ fn check_value(kind: Kind, value: &Value, path: &str) -> Result<(), String> {
             }
             Ok(())
         }
+        Kind::StateTypes => {
+            let items = value.as_array().ok_or_else(|| format!("`{path}` must be a list of state types"))?;
+            for (index, item) in items.iter().enumerate() {
+                if !item.as_str().is_some_and(|s| STATE_TYPES.contains(&s)) {
+                    return Err(format!(
+                        "`{path}` item {index} ({item}) is not a state type; expected one of: {}",
+                        STATE_TYPES.join(", ")
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Kind::Timestamp if value.as_str().is_some_and(is_iso_timestamp) => Ok(()),
+        Kind::Timestamp => Err(format!(
+            "`{path}` ({value}) is not an ISO 8601 timestamp; use e.g. \"2024-01-01T00:00:00Z\" or \"2024-01-01\""
+        )),
     }
+}
+
+/// `YYYY-MM-DD`, optionally followed by `T` or a space and `HH:MM[:SS[.fraction]]`, and an
+/// optional `Z` or `±HH:MM` offset: the forms Prefect's server parses the same way on every
+/// Python version.
+fn is_iso_timestamp(raw: &str) -> bool {
+    use time::macros::format_description;
+    use time::{Date, Time, UtcOffset};
+    let Some((date, rest)) = raw.split_at_checked(10) else {
+        return false;
+    };
+    if Date::parse(date, format_description!("[year]-[month]-[day]")).is_err() {
+        return false;
+    }
+    if rest.is_empty() {
+        return true;
+    }
+    let Some(time_part) = rest.strip_prefix(['T', 't', ' ']) else {
+        return false;
+    };
+    let (clock, offset) = time_part.split_at(time_part.find(['Z', 'z', '+', '-']).unwrap_or(time_part.len()));
+    let clock_ok = Time::parse(clock, format_description!("[hour]:[minute]")).is_ok()
+        || Time::parse(clock, format_description!("[hour]:[minute]:[second]")).is_ok()
+        || Time::parse(clock, format_description!("[hour]:[minute]:[second].[subsecond]")).is_ok();
+    let offset_ok = matches!(offset, "" | "Z" | "z")
+        || UtcOffset::parse(offset, format_description!("[offset_hour]:[offset_minute]")).is_ok()
+        || UtcOffset::parse(offset, format_description!("[offset_hour][offset_minute]")).is_ok();
+    clock_ok && offset_ok
 }
 
 #[cfg(test)]
@@ -215,5 +320,52 @@ mod tests {
         assert_eq!(check(json!({"tags": {"all_": "prod"}})).unwrap_err(), "`tags.all_` must be a list of strings");
         assert_eq!(check(json!({"name": "etl"})).unwrap_err(), "`name` must be an object with any of: any_, like_");
         assert_eq!(check(json!({"operator": "xor"})).unwrap_err(), "`operator` must be \"and_\" or \"or_\"");
+    }
+
+    #[test]
+    fn flow_run_filter_follows_the_server_model() {
+        let check = |filter: Value| validate(filter.as_object().unwrap(), &FLOW_RUN_FILTER);
+        check(json!({"state": {"type": {"any_": ["FAILED", "CRASHED"]}, "name": {"not_any_": ["Late"]}, "operator": "or_"},
+                     "deployment_id": {"is_null_": false}, "tags": {"all_": ["prod"], "any_": ["a"]},
+                     "start_time": {"after_": "2024-01-01T00:00:00Z", "before_": "2024-02-01", "is_null_": false},
+                     "end_time": {"after_": "2024-01-01 10:00:00.123456+02:00"},
+                     "expected_start_time": {"before_": "2024-01-01T10:00"},
+                     "created_by": {"type_": ["DEPLOYMENT"], "id_": ["0a4f9d2e-0000-4000-8000-000000000000"]},
+                     "parent_task_run_id": {"is_null_": true}, "idempotency_key": {"not_any_": ["k"]}}))
+        .unwrap();
+        assert_eq!(
+            check(json!({"state": {"type": {"any_": ["EXPLODED"]}}})).unwrap_err(),
+            "`state.type.any_` item 0 (\"EXPLODED\") is not a state type; expected one of: SCHEDULED, PENDING, \
+             RUNNING, COMPLETED, FAILED, CANCELLED, CRASHED, PAUSED, CANCELLING"
+        );
+        assert!(check(json!({"start_time": {"after_": "yesterday"}})).unwrap_err().starts_with("`start_time.after_` (\"yesterday\") is not an ISO 8601 timestamp"));
+        assert_eq!(
+            check(json!({"start_time": {"gt_": "2024-01-01"}})).unwrap_err(),
+            "unknown filter key `start_time.gt_`; allowed under `start_time`: before_, after_, is_null_"
+        );
+        assert!(check(json!({"state": {"kind": "FAILED"}})).unwrap_err().starts_with("unknown filter key `state.kind`"));
+        assert!(check(json!({"expected_start_time": {"is_null_": true}})).is_err());
+    }
+
+    #[test]
+    fn task_run_filter_follows_the_server_model() {
+        let check = |filter: Value| validate(filter.as_object().unwrap(), &TASK_RUN_FILTER);
+        check(json!({"state": {"type": {"any_": ["RUNNING"]}, "name": {"any_": ["Retrying"]}}, "subflow_runs": {"exists_": true},
+                     "flow_run_id": {"any_": ["0a4f9d2e-0000-4000-8000-000000000000"], "is_null_": false, "operator": "and_"},
+                     "expected_start_time": {"after_": "2024-01-01"}, "tags": {"all_": ["x"]}, "name": {"like_": "fetch"}}))
+        .unwrap();
+        assert!(check(json!({"state": {"kind": "FAILED"}})).unwrap_err().starts_with("unknown filter key `state.kind`; allowed under `state`: operator, type, name"));
+        assert!(check(json!({"state": {"type": {"not_any_": ["FAILED"]}}})).unwrap_err().contains("`state.type.not_any_`"));
+        assert!(check(json!({"id": {"any_": ["x"]}})).unwrap_err().contains("not a valid UUID"));
+    }
+
+    #[test]
+    fn timestamps_in_the_forms_every_server_parses() {
+        for good in ["2024-01-01", "2024-01-01T00:00:00Z", "2024-01-01T00:00", "2024-01-01 10:00:00.5", "2024-01-01T10:00:00-0530", "2024-12-31T23:59:59.999999+00:00"] {
+            assert!(is_iso_timestamp(good), "{good}");
+        }
+        for bad in ["yesterday", "2024-1-1", "2024-01-01T", "2024-01-01T25:00", "2024-13-01", "2024-01-01X10:00", "2024-01-01T10:00+5", "", "2024-01-01é"] {
+            assert!(!is_iso_timestamp(bad), "{bad}");
+        }
     }
 }

@@ -3,10 +3,10 @@
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
-use super::{Envelope, ToolContext, filter, format, respond};
+use super::{Envelope, ToolContext, filter, format, paging, respond};
 use crate::prefect::Fetch;
 
 pub const NAME: &str = "get_flows";
@@ -75,11 +75,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
     }
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
-    // One extra row tells whether the result is complete.
-    let body = json!({"flows": filter, "sort": "NAME_ASC", "limit": limit + 1, "offset": 0});
-    let mut records: Vec<FlowRecord> = prefect.post("flows/filter", &body).await.map_err(|e| e.to_string())?;
-    let truncated = records.len() > limit;
-    records.truncate(limit);
+    let query = Map::from_iter([
+        ("flows".to_owned(), filter.map_or(Value::Null, Value::Object)),
+        ("sort".to_owned(), json!("NAME_ASC")),
+    ]);
+    let (records, truncated): (Vec<FlowRecord>, bool) =
+        paging::first_page(&prefect, "flows/filter", query, limit).await.map_err(|e| e.to_string())?;
     let flows: Vec<FlowSummary> = records
         .into_iter()
         .map(|flow| FlowSummary {
@@ -121,6 +122,17 @@ mod tests {
         assert_eq!(text(&result), structured(&result).to_string());
         assert_eq!(fake.body(0), json!({"flows": {"name": {"like_": "etl"}}, "sort": "NAME_ASC", "limit": 2, "offset": 0}));
         assert_eq!(ctx.upstream_requests(), 1);
+    }
+
+    #[test]
+    fn the_probe_row_past_the_server_cap_is_a_second_page() {
+        let page: Vec<_> = (0..200).map(|i| flow(&"f".repeat(i + 1), json!([]))).collect();
+        let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!(page));
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let result = run(&ctx, "get_flows", json!({"limit": 200}));
+        assert_eq!((&structured(&result)["count"], &structured(&result)["truncated"]), (&json!(200), &json!(true)));
+        assert_eq!(fake.body(0)["limit"], json!(200));
+        assert_eq!((&fake.body(1)["limit"], &fake.body(1)["offset"]), (&json!(1), &json!(200)));
     }
 
     #[test]

@@ -11,12 +11,16 @@ pub mod filter;
 pub mod format;
 pub mod paging;
 pub mod pools;
+pub mod runs;
 
 mod get_automations;
 mod get_dashboard;
 mod get_deployments;
+mod get_flow_run_logs;
+mod get_flow_runs;
 mod get_flows;
 mod get_identity;
+mod get_task_runs;
 mod get_work_pools;
 mod orientation;
 mod read_events;
@@ -84,6 +88,9 @@ pub fn definitions() -> Vec<Tool> {
         get_dashboard::definition(),
         get_deployments::definition(),
         get_flows::definition(),
+        get_flow_runs::definition(),
+        get_flow_run_logs::definition(),
+        get_task_runs::definition(),
         get_work_pools::definition(),
         read_events::definition(),
         get_automations::definition(),
@@ -98,6 +105,9 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, name: &str, arguments: Opt
         get_dashboard::NAME => invoke(name, arguments, |p| get_dashboard::call(ctx, p)).await,
         get_deployments::NAME => invoke(name, arguments, |p| get_deployments::call(ctx, p)).await,
         get_flows::NAME => invoke(name, arguments, |p| get_flows::call(ctx, p)).await,
+        get_flow_runs::NAME => invoke(name, arguments, |p| get_flow_runs::call(ctx, p)).await,
+        get_flow_run_logs::NAME => invoke(name, arguments, |p| get_flow_run_logs::call(ctx, p)).await,
+        get_task_runs::NAME => invoke(name, arguments, |p| get_task_runs::call(ctx, p)).await,
         get_work_pools::NAME => invoke(name, arguments, |p| get_work_pools::call(ctx, p)).await,
         read_events::NAME => invoke(name, arguments, |p| read_events::call(ctx, p)).await,
         get_automations::NAME => invoke(name, arguments, |p| get_automations::call(ctx, p)).await,
@@ -171,9 +181,14 @@ pub struct Envelope<T> {
 /// Wraps a tool outcome in its envelope; `prefix` says what failed, e.g.
 /// "Failed to fetch flows: ".
 fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, String>) -> CallToolResult {
+    respond_or(prefix, outcome, T::default)
+}
+
+/// [`respond`] for envelopes whose failure form is not `T::default()` (e.g. it echoes arguments).
+fn respond_or<T: Serialize>(prefix: &str, outcome: Result<T, String>, on_failure: impl FnOnce() -> T) -> CallToolResult {
     let (envelope, failed) = match outcome {
         Ok(data) => (Envelope { success: true, data, error: None }, false),
-        Err(reason) => (Envelope { success: false, data: T::default(), error: Some(format!("{prefix}{reason}")) }, true),
+        Err(reason) => (Envelope { success: false, data: on_failure(), error: Some(format!("{prefix}{reason}")) }, true),
     };
     let value = serde_json::to_value(&envelope).expect("tool results serialise to JSON");
     if failed { CallToolResult::structured_error(value) } else { CallToolResult::structured(value) }
@@ -225,7 +240,19 @@ mod tests {
         let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
         assert_eq!(
             names,
-            ["orientation", "get_identity", "get_dashboard", "get_deployments", "get_flows", "get_work_pools", "read_events", "get_automations"]
+            [
+                "orientation",
+                "get_identity",
+                "get_dashboard",
+                "get_deployments",
+                "get_flows",
+                "get_flow_runs",
+                "get_flow_run_logs",
+                "get_task_runs",
+                "get_work_pools",
+                "read_events",
+                "get_automations"
+            ]
         );
         for tool in &tools {
             let annotations = tool.annotations.as_ref().unwrap();

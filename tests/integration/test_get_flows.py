@@ -41,6 +41,8 @@ def test_limit_truncates_exactly(worker_with_secrets, prefect):
     assert [f["name"] for f in got["flows"]] == names[:1] and got["truncated"] is True
     exact = flows(worker_with_secrets, limit=len(names))
     assert exact["count"] == len(names) and exact["truncated"] is False
+    # The server serves at most 200 rows per request; the probe row needs a second page.
+    assert flows(worker_with_secrets, limit=200)["count"] == len(names)
     assert flows(worker_with_secrets, limit="3")["count"] == 3
     assert flows(worker_with_secrets, limit=2.0)["count"] == 2
 

@@ -8,14 +8,16 @@ import jsonschema
 
 from mcp_client import MODERN, client, envelope
 
-EXPECTED_TOOLS = ["orientation", "get_identity", "get_flows"]
+EXPECTED_TOOLS = ["orientation", "get_identity", "get_flows", "get_flow_runs", "get_flow_run_logs", "get_task_runs"]
+# Tools with required arguments get these; every other tool is called with {}.
+ARGUMENTS = {"get_flow_run_logs": {"flow_run_id": "00000000-0000-4000-8000-000000000000"}}
 
 
 def session_facts(url: str, mode: str) -> dict:
     async def go():
         async with client(url, mode) as session:
             tools = (await session.list_tools()).tools
-            results = {tool.name: await session.call_tool(tool.name, {}) for tool in tools}
+            results = {tool.name: await session.call_tool(tool.name, ARGUMENTS.get(tool.name, {})) for tool in tools}
             return {"version": session.protocol_version, "server": session.server_info, "tools": tools, "results": results}
 
     return asyncio.run(go())
