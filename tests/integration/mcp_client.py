@@ -12,6 +12,12 @@ from mcp.client.streamable_http import streamable_http_client
 
 MODERN = "2026-07-28"
 
+# tools/list for a self-hosted Prefect API, in order.
+EXPECTED_TOOLS = [
+    "orientation", "get_identity", "get_dashboard", "get_deployments", "get_flows", "get_flow_runs",
+    "get_flow_run_logs", "get_task_runs", "get_work_pools", "read_events", "get_automations",
+]
+
 
 def client(url: str, mode: str = MODERN, headers: dict[str, str] | None = None) -> Client:
     if headers:

@@ -6,9 +6,8 @@ import asyncio
 
 import jsonschema
 
-from mcp_client import MODERN, client, envelope
+from mcp_client import EXPECTED_TOOLS, MODERN, client, envelope
 
-EXPECTED_TOOLS = ["orientation", "get_identity", "get_flows", "get_flow_runs", "get_flow_run_logs", "get_task_runs"]
 # Tools with required arguments get these; every other tool is called with {}.
 ARGUMENTS = {"get_flow_run_logs": {"flow_run_id": "00000000-0000-4000-8000-000000000000"}}
 

@@ -10,9 +10,9 @@ import subprocess
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from harness import ROOT, quiet_node_env
+from mcp_client import EXPECTED_TOOLS
 
 SCRIPT = ROOT / "tests" / "js" / "sdk_client.mjs"
-EXPECTED_TOOLS_PREFIX = ["orientation", "get_identity", "get_flows"]
 LIMIT = 2  # sdk_client.mjs calls get_flows with {"limit": 2}
 
 
@@ -39,7 +39,7 @@ def check_report(report: dict, prefect) -> None:
     assert report["protocolVersion"] in HANDSHAKE_PROTOCOL_VERSIONS, report["protocolVersion"]
     assert report["serverInfo"]["name"] == "Prefect MCP Server", report["serverInfo"]
     assert report["serverInfo"]["version"], report["serverInfo"]
-    assert report["toolNames"][:len(EXPECTED_TOOLS_PREFIX)] == EXPECTED_TOOLS_PREFIX, report["toolNames"]
+    assert report["toolNames"] == EXPECTED_TOOLS, report["toolNames"]
     assert report["orientationIsError"] is False
 
     flows = report["flows"]
