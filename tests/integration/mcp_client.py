@@ -42,3 +42,11 @@ def envelope(result) -> dict[str, Any]:
 def error_text(result) -> str:
     assert result.is_error, result
     return result.content[0].text
+
+
+def list_tool_names(url: str, *, mode: str = MODERN, headers: dict[str, str] | None = None) -> list[str]:
+    async def go():
+        async with client(url, mode, headers) as session:
+            return [tool.name for tool in (await session.list_tools()).tools]
+
+    return asyncio.run(go())
