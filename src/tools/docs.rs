@@ -216,23 +216,45 @@ fn response_message(response: &UpstreamResponse, id: &Value) -> Option<Value> {
     })
 }
 
-/// The remote tool result as it came; a JSON-RPC error becomes an error result.
+/// The remote tool result as it came (text content, structured content, `isError`); a
+/// JSON-RPC error becomes an error result. Non-text content blocks, which docs tools do not
+/// produce, are passed on as their JSON text: mapping the JSON by hand keeps rmcp's full
+/// content deserialiser (about 70 KB of wasm) out of the Worker.
 fn tool_result(message: Value) -> Result<CallToolResult, String> {
     if let Some(error) = message.get("error") {
         let text = error.get("message").and_then(Value::as_str).unwrap_or("unknown error");
         return Ok(CallToolResult::error(vec![ContentBlock::text(format!("The Prefect docs service refused the call: {text}"))]));
     }
-    let result = message.get("result").cloned().unwrap_or(Value::Null);
-    let mut result: CallToolResult =
-        serde_json::from_value(result).map_err(|e| format!("its answer is not an MCP tool result ({e})"))?;
-    // The tools declare an object output, so a successful result needs structured content.
-    if result.is_error != Some(true) && result.structured_content.is_none() {
-        let text: Vec<&str> = result.content.iter().filter_map(|c| c.as_text()).map(|t| t.text.as_str()).collect();
-        let text = text.join("\n");
-        result.structured_content =
-            Some(serde_json::from_str::<Value>(&text).ok().filter(Value::is_object).unwrap_or_else(|| json!({"result": text})));
-    }
-    Ok(result)
+    let Some(result) = message.get("result").and_then(Value::as_object) else {
+        return Err("its answer is not an MCP tool result".into());
+    };
+    let texts: Vec<String> = result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|blocks| {
+            blocks
+                .iter()
+                .map(|block| match (block.get("type").and_then(Value::as_str), block.get("text").and_then(Value::as_str)) {
+                    (Some("text"), Some(text)) => text.to_owned(),
+                    _ => block.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_error = result.get("isError").and_then(Value::as_bool) == Some(true);
+    let content = texts.iter().map(|text| ContentBlock::text(text.clone())).collect();
+    let mut shaped = if is_error { CallToolResult::error(content) } else { CallToolResult::success(content) };
+    shaped.structured_content = match result.get("structuredContent").filter(|v| v.is_object()) {
+        Some(structured) => Some(structured.clone()),
+        // The tools declare an object output, so a successful result needs structured
+        // content: the text when it is a JSON object, else the text under `result`.
+        None if !is_error => {
+            let joined = texts.join("\n");
+            Some(serde_json::from_str::<Value>(&joined).ok().filter(Value::is_object).unwrap_or_else(|| json!({"result": joined})))
+        }
+        None => None,
+    };
+    Ok(shaped)
 }
 
 #[cfg(test)]
@@ -370,6 +392,14 @@ mod tests {
             respond(200, "application/json", json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string())
         });
         assert_eq!(structured(&run(&plain, SEARCH_NAME, json!({"query": "x"}))), &json!({"result": "no structure"}));
+
+        let image = Docs::new(|_, body| {
+            let result = json!({"content": [{"type": "image", "data": "AA==", "mimeType": "image/png"}], "structuredContent": {"a": 1}});
+            respond(200, "application/json", json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string())
+        });
+        let result = run(&image, SEARCH_NAME, json!({"query": "x"}));
+        assert_eq!(text(&result), r#"{"type":"image","data":"AA==","mimeType":"image/png"}"#);
+        assert_eq!(structured(&result), &json!({"a": 1}));
     }
 
     #[test]

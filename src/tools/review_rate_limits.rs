@@ -12,7 +12,7 @@ use rmcp::model::{CallToolResult, Tool};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Iso8601;
+use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
@@ -76,10 +76,11 @@ pub enum DateTimeArg {
 impl DateTimeArg {
     fn parse(raw: &str) -> Option<Self> {
         let raw = raw.trim();
-        if let Ok(aware) = OffsetDateTime::parse(raw, &Iso8601::DEFAULT) {
+        if let Ok(aware) = OffsetDateTime::parse(raw, &Rfc3339) {
             return Some(DateTimeArg::Aware(aware));
         }
-        if let Ok(naive) = PrimitiveDateTime::parse(raw, &Iso8601::DEFAULT) {
+        let naive = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
+        if let Ok(naive) = PrimitiveDateTime::parse(raw, naive) {
             return Some(DateTimeArg::Naive(naive));
         }
         Date::parse(raw, format_description!("[year]-[month]-[day]"))
