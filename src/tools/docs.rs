@@ -121,14 +121,13 @@ impl<'a, F: Fetch> DocsSession<'a, F> {
     async fn call(&mut self, tool: &str, arguments: Value) -> Result<CallToolResult, String> {
         let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
         let first = self.post(&request).await?;
-        let reply = match &first.message {
-            Some(_) if first.status < 300 || has_result(&first) => first,
-            // Stateful servers refuse requests outside a session (HTTP 400/404).
-            _ if (400..500).contains(&first.status) => {
-                self.handshake().await?;
-                self.post(&request).await?
-            }
-            _ => first,
+        // Stateful servers refuse requests outside a session (HTTP 400 or 404).
+        let needs_session = (400..500).contains(&first.status) && !has_result(&first);
+        let reply = if needs_session {
+            self.handshake().await?;
+            self.post(&request).await?
+        } else {
+            first
         };
         match reply.message {
             Some(message) => tool_result(message),
