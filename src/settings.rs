@@ -1,9 +1,13 @@
 //! Deployment settings, read once per request from Worker vars and secrets.
 
+use url::Url;
+
 use crate::credentials::SecretCredentials;
 
 /// Upstream requests that take longer than this fail with a timeout error.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 15_000;
+/// Prefect's public docs MCP server, behind the `docs_*` tools.
+pub const DEFAULT_DOCS_MCP_URL: &str = "https://prefect-docs.fastmcp.app/mcp";
 
 /// Everything the endpoint needs to know about its deployment.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +23,10 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// Timeout for each upstream request in milliseconds (`UPSTREAM_TIMEOUT_MS`).
     pub upstream_timeout_ms: u32,
+    /// The docs MCP server the `docs_*` tools forward to (`PREFECT_DOCS_MCP_URL`, default
+    /// [`DEFAULT_DOCS_MCP_URL`]); `None` (the value `off`, or a value that is not an
+    /// http(s) URL) leaves those tools out.
+    pub docs_mcp_url: Option<Url>,
 }
 
 impl Settings {
@@ -42,6 +50,11 @@ impl Settings {
                 .and_then(|v| v.parse().ok())
                 .filter(|ms| *ms > 0)
                 .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS),
+            docs_mcp_url: match non_empty("PREFECT_DOCS_MCP_URL") {
+                Some(v) if v.eq_ignore_ascii_case("off") => None,
+                Some(v) => Url::parse(&v).ok().filter(|u| matches!(u.scheme(), "http" | "https")),
+                None => Url::parse(DEFAULT_DOCS_MCP_URL).ok(),
+            },
         }
     }
 }
@@ -64,5 +77,14 @@ mod tests {
         assert_eq!(settings.secrets.api_key, None);
         assert_eq!(settings.allowed_hosts, vec!["localhost", "127.0.0.1:8787"]);
         assert_eq!(settings.upstream_timeout_ms, DEFAULT_UPSTREAM_TIMEOUT_MS);
+        assert_eq!(settings.docs_mcp_url.unwrap().as_str(), DEFAULT_DOCS_MCP_URL);
+    }
+
+    #[test]
+    fn docs_proxy_can_be_pointed_elsewhere_or_turned_off() {
+        let docs = |value: &str| Settings::from_lookup(|k| (k == "PREFECT_DOCS_MCP_URL").then(|| value.to_owned())).docs_mcp_url;
+        assert_eq!(docs("http://127.0.0.1:9000/mcp").unwrap().as_str(), "http://127.0.0.1:9000/mcp");
+        assert_eq!(docs("off"), None);
+        assert_eq!(docs("not a url"), None);
     }
 }

@@ -47,8 +47,9 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         CloudWorkspace::from_api_url(&self.api_url)
     }
 
-    pub fn has_credentials(&self) -> bool {
-        self.authorization != Authorization::None
+    /// Whether requests carry a Prefect API key (Bearer), as Prefect Cloud requires.
+    pub fn has_api_key(&self) -> bool {
+        matches!(self.authorization, Authorization::Bearer(_))
     }
 
     /// `GET {api_url}/{path}`.

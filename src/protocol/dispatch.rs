@@ -99,7 +99,8 @@ pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Se
         Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
     };
     let credentials = credentials::resolve(headers, &settings.secrets);
-    let ctx = ToolContext::new(credentials, fetch, settings.upstream_timeout_ms, crate::clock::now());
+    let ctx = ToolContext::new(credentials, fetch, settings.upstream_timeout_ms, crate::clock::now())
+        .with_docs_url(settings.docs_mcp_url.clone());
     let outcome = answer(&era, method, params, &ctx).await;
     let upstream_requests = ctx.upstream_requests();
     let reply = match outcome {
@@ -140,7 +141,7 @@ async fn answer<F: Fetch>(era: &Era, method: &str, params: Option<&Value>, ctx: 
         // Handshake-era utilities; 2026-07-28 removed them.
         "ping" | "logging/setLevel" if legacy => Ok(ServerResult::EmptyResult(EmptyResult {})),
         "tools/list" => Ok(ServerResult::ListToolsResult(
-            ListToolsResult::with_all_items(tools::definitions()).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Private),
+            ListToolsResult::with_all_items(tools::definitions(ctx)).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Private),
         )),
         "tools/call" => {
             let call: CallToolRequestParams = parse_params(params)?;
@@ -148,7 +149,7 @@ async fn answer<F: Fetch>(era: &Era, method: &str, params: Option<&Value>, ctx: 
                 Some(result) => Ok(ServerResult::CallToolResult(result)),
                 None => Err(ErrorData::invalid_params(
                     format!("Unknown tool: '{}'", call.name),
-                    Some(json!({"available": tools::definitions().iter().map(|t| t.name.clone()).collect::<Vec<_>>()})),
+                    Some(json!({"available": tools::definitions(ctx).iter().map(|t| t.name.clone()).collect::<Vec<_>>()})),
                 )),
             }
         }

@@ -128,11 +128,7 @@ async fn server_identity<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<Ser
 }
 
 async fn cloud_identity<F: Fetch>(prefect: &PrefectClient<'_, F>, cloud: CloudWorkspace) -> Result<CloudIdentity, String> {
-    if !prefect.has_credentials() {
-        return Err("Prefect Cloud needs an API key: send the X-Prefect-Api-Key header (or set the PREFECT_API_KEY \
-                    secret) together with the Cloud workspace URL"
-            .into());
-    }
+    super::require_cloud_api_key(prefect)?;
     let account_path = format!("accounts/{}", cloud.account_id);
     let workspace_path = format!("{account_path}/workspaces/{}", cloud.workspace_id);
     let (user, account, workspace) = try_join!(

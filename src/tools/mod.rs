@@ -13,6 +13,7 @@ pub mod paging;
 pub mod pools;
 pub mod runs;
 
+mod docs;
 mod get_automations;
 mod get_dashboard;
 mod get_deployments;
@@ -20,19 +21,23 @@ mod get_flow_run_logs;
 mod get_flow_runs;
 mod get_flows;
 mod get_identity;
+mod get_object_schema;
 mod get_task_runs;
 mod get_work_pools;
 mod orientation;
 mod read_events;
+mod review_rate_limits;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
+use url::Url;
 
 use crate::credentials::{CredentialError, Credentials};
 use crate::prefect::{CloudWorkspace, Counted, Fetch, PrefectClient};
@@ -44,6 +49,8 @@ pub struct ToolContext<'a, F: Fetch> {
     credentials: Result<Credentials, CredentialError>,
     fetch: Counted<'a, F>,
     timeout_ms: u32,
+    /// The remote docs MCP server behind the `docs_*` tools; `None` turns them off.
+    docs_url: Option<Url>,
     pub now: OffsetDateTime,
 }
 
@@ -54,7 +61,19 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
         timeout_ms: u32,
         now: OffsetDateTime,
     ) -> Self {
-        ToolContext { credentials, fetch: Counted::new(fetch), timeout_ms, now }
+        ToolContext { credentials, fetch: Counted::new(fetch), timeout_ms, docs_url: None, now }
+    }
+
+    /// Enables the `docs_*` tools, proxied to the docs MCP server at `url`.
+    pub fn with_docs_url(mut self, url: Option<Url>) -> Self {
+        self.docs_url = url;
+        self
+    }
+
+    /// Whether this request's Prefect API is a Prefect Cloud workspace, which the
+    /// Cloud-only tools need.
+    pub fn is_cloud(&self) -> bool {
+        self.credentials.as_ref().is_ok_and(|c| CloudWorkspace::from_api_url(&c.api_url).is_some())
     }
 
     /// Upstream requests made so far in this call.
@@ -80,9 +99,11 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
     }
 }
 
-/// Every tool, in the order `tools/list` shows them.
-pub fn definitions() -> Vec<Tool> {
-    vec![
+/// The tools this request can use, in the order `tools/list` shows them: the Cloud-only
+/// ones only when the request's API URL is a Prefect Cloud workspace, the docs proxies
+/// only when a docs server is configured.
+pub fn definitions<F: Fetch>(ctx: &ToolContext<'_, F>) -> Vec<Tool> {
+    let mut tools = vec![
         orientation::definition(),
         get_identity::definition(),
         get_dashboard::definition(),
@@ -94,7 +115,15 @@ pub fn definitions() -> Vec<Tool> {
         get_work_pools::definition(),
         read_events::definition(),
         get_automations::definition(),
-    ]
+        get_object_schema::definition(),
+    ];
+    if ctx.is_cloud() {
+        tools.push(review_rate_limits::definition());
+    }
+    if ctx.docs_url.is_some() {
+        tools.extend(docs::definitions());
+    }
+    tools
 }
 
 /// Runs tool `name`; `None` when there is no such tool.
@@ -111,6 +140,16 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, name: &str, arguments: Opt
         get_work_pools::NAME => invoke(name, arguments, |p| get_work_pools::call(ctx, p)).await,
         read_events::NAME => invoke(name, arguments, |p| read_events::call(ctx, p)).await,
         get_automations::NAME => invoke(name, arguments, |p| get_automations::call(ctx, p)).await,
+        get_object_schema::NAME => invoke(name, arguments, get_object_schema::call).await,
+        // Callable on any URL, so that an OSS caller learns why it does not apply.
+        review_rate_limits::NAME => invoke(name, arguments, |p| review_rate_limits::call(ctx, p)).await,
+        docs::SEARCH_NAME | docs::RELEASE_NOTES_NAME => {
+            let url = ctx.docs_url.as_ref()?;
+            match name {
+                docs::SEARCH_NAME => invoke(name, arguments, |p| docs::search(&ctx.fetch, url, p)).await,
+                _ => invoke(name, arguments, |p| docs::release_notes(&ctx.fetch, url, p)).await,
+            }
+        }
         _ => return None,
     })
 }
@@ -166,6 +205,34 @@ fn drop_numeric_formats(schema: &mut JsonObject) {
             }
             _ => {}
         }
+    }
+}
+
+/// Prefect Cloud's account-level endpoints need an API key; never send them anything else.
+fn require_cloud_api_key<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<(), String> {
+    if prefect.has_api_key() {
+        return Ok(());
+    }
+    Err("Prefect Cloud needs an API key: send the X-Prefect-Api-Key header (or set the PREFECT_API_KEY \
+         secret) together with the Cloud workspace URL"
+        .into())
+}
+
+/// Output type of the tools whose result is an arbitrary JSON object.
+#[derive(Debug, Serialize)]
+pub struct AnyObject;
+
+impl JsonSchema for AnyObject {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "AnyObject".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "additionalProperties": true})
     }
 }
 
@@ -236,7 +303,10 @@ mod tests {
 
     #[test]
     fn every_tool_is_read_only_with_closed_schemas() {
-        let tools = definitions();
+        let fake = FakeUpstream::new();
+        let ctx = context(&fake, "https://api.prefect.cloud/api/accounts/a/workspaces/w")
+            .with_docs_url(Some(url::Url::parse("http://127.0.0.1:9/mcp").unwrap()));
+        let tools = definitions(&ctx);
         let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
         assert_eq!(
             names,
@@ -251,7 +321,11 @@ mod tests {
                 "get_task_runs",
                 "get_work_pools",
                 "read_events",
-                "get_automations"
+                "get_automations",
+                "get_object_schema",
+                "review_rate_limits",
+                "docs_search_prefect",
+                "docs_get_release_notes"
             ]
         );
         for tool in &tools {
@@ -266,6 +340,22 @@ mod tests {
             let schemas = serde_json::to_string(&(&tool.input_schema, &tool.output_schema)).unwrap();
             assert!(!schemas.contains(r#""format":"uint"#) && !schemas.contains(r#""format":"int"#), "{}", tool.name);
         }
+    }
+
+    #[test]
+    fn cloud_and_docs_tools_are_listed_per_request() {
+        let names = |ctx: &ToolContext<'_, FakeUpstream>| definitions(ctx).iter().map(|t| t.name.to_string()).collect::<Vec<_>>();
+        let fake = FakeUpstream::new();
+        let oss = names(&context(&fake, "http://127.0.0.1:4200/api"));
+        assert_eq!(oss.len(), 12);
+        assert_eq!(oss.last().map(String::as_str), Some("get_object_schema"));
+        let cloud = names(&context(&fake, "https://cloud.test/api/accounts/a/workspaces/w"));
+        assert_eq!(cloud.last().map(String::as_str), Some("review_rate_limits"));
+        let unconfigured = ToolContext::new(Err(CredentialError::NotConfigured), &fake, 1000, crate::clock::now());
+        assert!(!names(&unconfigured).contains(&"review_rate_limits".to_owned()));
+        // Without a docs server the docs tools are unknown, not failing.
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        assert!(futures::executor::block_on(call(&ctx, "docs_search_prefect", None)).is_none());
     }
 
     #[test]

@@ -15,7 +15,7 @@ MODERN = "2026-07-28"
 # tools/list for a self-hosted Prefect API, in order.
 EXPECTED_TOOLS = [
     "orientation", "get_identity", "get_dashboard", "get_deployments", "get_flows", "get_flow_runs",
-    "get_flow_run_logs", "get_task_runs", "get_work_pools", "read_events", "get_automations",
+    "get_flow_run_logs", "get_task_runs", "get_work_pools", "read_events", "get_automations", "get_object_schema",
 ]
 
 
@@ -48,3 +48,11 @@ def envelope(result) -> dict[str, Any]:
 def error_text(result) -> str:
     assert result.is_error, result
     return result.content[0].text
+
+
+def list_tool_names(url: str, *, mode: str = MODERN, headers: dict[str, str] | None = None) -> list[str]:
+    async def go():
+        async with client(url, mode, headers) as session:
+            return [tool.name for tool in (await session.list_tools()).tools]
+
+    return asyncio.run(go())

@@ -9,7 +9,10 @@ import jsonschema
 from mcp_client import EXPECTED_TOOLS, MODERN, client, envelope
 
 # Tools with required arguments get these; every other tool is called with {}.
-ARGUMENTS = {"get_flow_run_logs": {"flow_run_id": "00000000-0000-4000-8000-000000000000"}}
+ARGUMENTS = {
+    "get_flow_run_logs": {"flow_run_id": "00000000-0000-4000-8000-000000000000"},
+    "get_object_schema": {"object_type": "automation"},
+}
 
 
 def session_facts(url: str, mode: str) -> dict:
@@ -29,7 +32,7 @@ def check_tools_and_results(facts: dict) -> None:
         assert not result.is_error, (tool.name, result)
         assert tool.input_schema["additionalProperties"] is False
         jsonschema.validate(result.structured_content, tool.output_schema)
-        if tool.name != "orientation":
+        if tool.name not in ("orientation", "get_object_schema"):
             assert envelope(result)["success"] is True
 
 
