@@ -11,6 +11,9 @@ phase() { echo; echo "== $* ($((SECONDS - started)) s elapsed)" >&2; }
 
 phase "setup"
 bash scripts/setup.sh
+phase "format and lint"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 phase "native unit tests"
 cargo test --locked
 phase "wasm build"

@@ -92,10 +92,15 @@ pub struct Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialError {
     /// Header credentials were sent without `X-Prefect-Api-Url`.
-    MissingUrlHeader { sent: &'static str },
+    MissingUrlHeader {
+        sent: &'static str,
+    },
     /// No headers and no `PREFECT_API_URL` secret.
     NotConfigured,
-    InvalidUrl { source: Source, reason: String },
+    InvalidUrl {
+        source: Source,
+        reason: String,
+    },
 }
 
 impl fmt::Display for CredentialError {
@@ -128,13 +133,7 @@ impl std::error::Error for CredentialError {}
 /// Picks the credentials for one request: any `X-Prefect-Api-*` header switches to header
 /// mode, where only header values are used; otherwise the Worker secrets apply.
 pub fn resolve(headers: &HeaderMap, secrets: &SecretCredentials) -> Result<Credentials, CredentialError> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let (url, key, auth_string) = (header(HEADER_API_URL), header(HEADER_API_KEY), header(HEADER_AUTH_STRING));
 
     if url.is_some() || key.is_some() || auth_string.is_some() {
@@ -149,7 +148,11 @@ pub fn resolve(headers: &HeaderMap, secrets: &SecretCredentials) -> Result<Crede
             (None, Some(auth)) => Authorization::basic(auth),
             (None, None) => Authorization::None,
         };
-        return Ok(Credentials { api_url: parse_api_url(url, Source::Headers)?, authorization, source: Source::Headers });
+        return Ok(Credentials {
+            api_url: parse_api_url(url, Source::Headers)?,
+            authorization,
+            source: Source::Headers,
+        });
     }
 
     let Some(url) = secrets.api_url.as_deref() else {
@@ -174,7 +177,9 @@ fn parse_api_url(raw: &str, source: Source) -> Result<Url, CredentialError> {
         return Err(invalid("it has no host".into()));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("it must not contain a user name or password; send credentials in their own header".into()));
+        return Err(invalid(
+            "it must not contain a user name or password; send credentials in their own header".into(),
+        ));
     }
     url.set_query(None);
     url.set_fragment(None);
@@ -205,11 +210,9 @@ mod tests {
 
     #[test]
     fn secrets_prefer_auth_string_over_key() {
-        let creds = resolve(
-            &HeaderMap::new(),
-            &secrets(Some("http://127.0.0.1:4200/api/"), Some("k"), Some("alice:pa:ss")),
-        )
-        .unwrap();
+        let creds =
+            resolve(&HeaderMap::new(), &secrets(Some("http://127.0.0.1:4200/api/"), Some("k"), Some("alice:pa:ss")))
+                .unwrap();
         assert_eq!(creds.api_url.as_str(), "http://127.0.0.1:4200/api");
         assert_eq!(creds.authorization.header_value().unwrap(), "Basic YWxpY2U6cGE6c3M=");
         assert_eq!(creds.source, Source::Secrets);
@@ -243,8 +246,9 @@ mod tests {
 
     #[test]
     fn credential_headers_without_url_name_the_missing_header() {
-        let err = resolve(&headers(&[("x-prefect-api-auth-string", "a:b")]), &secrets(Some("http://x/api"), None, None))
-            .unwrap_err();
+        let err =
+            resolve(&headers(&[("x-prefect-api-auth-string", "a:b")]), &secrets(Some("http://x/api"), None, None))
+                .unwrap_err();
         assert_eq!(err, CredentialError::MissingUrlHeader { sent: "X-Prefect-Api-Auth-String" });
         assert!(err.to_string().contains("X-Prefect-Api-Url header is required"));
     }

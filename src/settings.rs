@@ -82,7 +82,9 @@ mod tests {
 
     #[test]
     fn docs_proxy_can_be_pointed_elsewhere_or_turned_off() {
-        let docs = |value: &str| Settings::from_lookup(|k| (k == "PREFECT_DOCS_MCP_URL").then(|| value.to_owned())).docs_mcp_url;
+        let docs = |value: &str| {
+            Settings::from_lookup(|k| (k == "PREFECT_DOCS_MCP_URL").then(|| value.to_owned())).docs_mcp_url
+        };
         assert_eq!(docs("http://127.0.0.1:9000/mcp").unwrap().as_str(), "http://127.0.0.1:9000/mcp");
         assert_eq!(docs("off"), None);
         assert_eq!(docs("not a url"), None);

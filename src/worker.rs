@@ -55,7 +55,11 @@ fn to_worker_response(response: protocol::Response) -> Result<Response> {
 struct Upstream;
 
 impl Fetch for Upstream {
-    async fn fetch(&self, request: UpstreamRequest, timeout_ms: u32) -> std::result::Result<UpstreamResponse, FetchError> {
+    async fn fetch(
+        &self,
+        request: UpstreamRequest,
+        timeout_ms: u32,
+    ) -> std::result::Result<UpstreamResponse, FetchError> {
         let network = |e: worker::Error| FetchError::Network(e.to_string());
         let (parts, body) = request.into_parts();
         let headers = Headers::new();

@@ -33,11 +33,8 @@ impl PrefectError {
     pub(crate) fn from_status(method: &Method, path: &str, response: UpstreamResponse) -> Self {
         let (method, path) = (method.clone(), path.to_owned());
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let retry_after =
+            response.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let detail = summarise_body(response.body());
         match status {
             401 => PrefectError::Unauthorized { method, path },
@@ -92,11 +89,9 @@ impl fmt::Display for PrefectError {
                 Some(after) => write!(f, "429 Too Many Requests from {method} {path}; retry after {after} seconds"),
                 None => write!(f, "429 Too Many Requests from {method} {path}; wait a little before retrying"),
             },
-            PrefectError::ServerError { method, path, status, detail: d } => write!(
-                f,
-                "Prefect API unavailable: {status} from {method} {path}{}; retry later",
-                detail(d)
-            ),
+            PrefectError::ServerError { method, path, status, detail: d } => {
+                write!(f, "Prefect API unavailable: {status} from {method} {path}{}; retry later", detail(d))
+            }
             PrefectError::Redirected { method, path, status } => write!(
                 f,
                 "{status} redirect from {method} {path} was not followed (credentials are never carried to another \

@@ -33,7 +33,11 @@ impl fmt::Display for FetchError {
 /// follow redirects: a redirect is returned as-is so the client can refuse to carry
 /// credentials to another location.
 pub trait Fetch {
-    fn fetch(&self, request: UpstreamRequest, timeout_ms: u32) -> impl Future<Output = Result<UpstreamResponse, FetchError>>;
+    fn fetch(
+        &self,
+        request: UpstreamRequest,
+        timeout_ms: u32,
+    ) -> impl Future<Output = Result<UpstreamResponse, FetchError>>;
 }
 
 /// Counts the requests passed through it: Cloudflare caps subrequests per invocation, so

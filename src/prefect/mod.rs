@@ -29,12 +29,7 @@ pub struct PrefectClient<'f, F: Fetch> {
 
 impl<'f, F: Fetch> PrefectClient<'f, F> {
     pub fn new(fetch: &'f F, credentials: Credentials, timeout_ms: u32) -> Self {
-        PrefectClient {
-            fetch,
-            api_url: credentials.api_url,
-            authorization: credentials.authorization,
-            timeout_ms,
-        }
+        PrefectClient { fetch, api_url: credentials.api_url, authorization: credentials.authorization, timeout_ms }
     }
 
     /// The workspace API URL, without a trailing slash.
@@ -58,7 +53,11 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
     }
 
     /// `POST {api_url}/{path}` with a JSON body; Prefect's filter endpoints are reads.
-    pub async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Result<T, PrefectError> {
+    pub async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, PrefectError> {
         self.send(Method::POST, self.endpoint(path), Some(body)).await
     }
 
@@ -105,8 +104,12 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         let request = request.body(body).map_err(|e| PrefectError::InvalidRequest(e.to_string()))?;
 
         let response = self.fetch.fetch(request, self.timeout_ms).await.map_err(|e| match e {
-            FetchError::Timeout { after_ms } => PrefectError::Timeout { method: method.clone(), path: path.clone(), after_ms },
-            FetchError::Network(reason) => PrefectError::Unreachable { host: url.host_str().unwrap_or_default().to_owned(), reason },
+            FetchError::Timeout { after_ms } => {
+                PrefectError::Timeout { method: method.clone(), path: path.clone(), after_ms }
+            }
+            FetchError::Network(reason) => {
+                PrefectError::Unreachable { host: url.host_str().unwrap_or_default().to_owned(), reason }
+            }
         })?;
         let status = response.status();
         if !status.is_success() {
@@ -162,9 +165,11 @@ mod tests {
     #[test]
     fn refuses_absolute_urls_on_other_hosts() {
         let fake = FakeUpstream::new();
-        let prefect = client(&fake, "https://api.prefect.cloud/api/accounts/a/workspaces/w", Authorization::bearer("k"));
-        let err = futures::executor::block_on(prefect.get_url::<Value>(Url::parse("https://evil.example/api/me/").unwrap()))
-            .unwrap_err();
+        let prefect =
+            client(&fake, "https://api.prefect.cloud/api/accounts/a/workspaces/w", Authorization::bearer("k"));
+        let err =
+            futures::executor::block_on(prefect.get_url::<Value>(Url::parse("https://evil.example/api/me/").unwrap()))
+                .unwrap_err();
         assert!(matches!(err, PrefectError::ForeignHost { .. }));
         assert!(fake.requests().is_empty());
     }

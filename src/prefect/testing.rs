@@ -75,10 +75,7 @@ impl Fetch for FakeUpstream {
                 let (status, answer) = respond(&body.unwrap_or(Value::Null));
                 Ok(http::Response::builder().status(status).body(answer.to_string().into_bytes()).unwrap())
             }
-            None => Ok(http::Response::builder()
-                .status(404)
-                .body(br#"{"detail":"Not Found"}"#.to_vec())
-                .unwrap()),
+            None => Ok(http::Response::builder().status(404).body(br#"{"detail":"Not Found"}"#.to_vec()).unwrap()),
         }
     }
 }

@@ -2,9 +2,9 @@
 
 use http::{HeaderMap, StatusCode};
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CompleteResult, CompletionInfo, DiscoverResult, EmptyResult, ErrorCode, ErrorData,
-    Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, ServerCapabilities, ServerResult,
+    CacheScope, CallToolRequestParams, CompleteResult, CompletionInfo, DiscoverResult, EmptyResult, ErrorCode,
+    ErrorData, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ServerCapabilities, ServerResult,
 };
 use serde_json::{Value, json};
 
@@ -67,31 +67,55 @@ pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Se
         );
     }
     let Some(object) = message.as_object() else {
-        return Reply::error(StatusCode::BAD_REQUEST, None, ErrorData::invalid_request("the body must be a JSON-RPC 2.0 object", None));
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorData::invalid_request("the body must be a JSON-RPC 2.0 object", None),
+        );
     };
     let id = object.get("id");
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Reply::error(StatusCode::BAD_REQUEST, id, ErrorData::invalid_request("`jsonrpc` must be \"2.0\"", None));
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            id,
+            ErrorData::invalid_request("`jsonrpc` must be \"2.0\"", None),
+        );
     }
     let Some(method) = object.get("method") else {
         // A response to a server request: nothing to do for a server that sends none.
         if id.is_some() && (object.contains_key("result") || object.contains_key("error")) {
             return Reply::accepted();
         }
-        return Reply::error(StatusCode::BAD_REQUEST, id, ErrorData::invalid_request("a request needs a `method`", None));
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            id,
+            ErrorData::invalid_request("a request needs a `method`", None),
+        );
     };
     let Some(method) = method.as_str() else {
-        return Reply::error(StatusCode::BAD_REQUEST, id, ErrorData::invalid_request("`method` must be a string", None));
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            id,
+            ErrorData::invalid_request("`method` must be a string", None),
+        );
     };
     let Some(id) = id else {
         return Reply::accepted(); // A notification.
     };
     if !(id.is_string() || id.is_i64() || id.is_u64()) {
-        return Reply::error(StatusCode::BAD_REQUEST, None, ErrorData::invalid_request("`id` must be a string or an integer", None));
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorData::invalid_request("`id` must be a string or an integer", None),
+        );
     }
     let params = object.get("params");
     if params.is_some_and(|p| !p.is_object() && !p.is_null()) {
-        return Reply::error(StatusCode::BAD_REQUEST, Some(id), ErrorData::invalid_params("`params` must be an object", None));
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            Some(id),
+            ErrorData::invalid_params("`params` must be an object", None),
+        );
     }
 
     let era = match era::classify(headers, method, params) {
@@ -122,14 +146,21 @@ fn error_status(era: &Era, error: &ErrorData) -> StatusCode {
     }
 }
 
-async fn answer<F: Fetch>(era: &Era, method: &str, params: Option<&Value>, ctx: &ToolContext<'_, F>) -> Result<ServerResult, ErrorData> {
+async fn answer<F: Fetch>(
+    era: &Era,
+    method: &str,
+    params: Option<&Value>,
+    ctx: &ToolContext<'_, F>,
+) -> Result<ServerResult, ErrorData> {
     let legacy = matches!(era, Era::Legacy(_));
     match method {
         "initialize" if let Era::Legacy(version) = era => {
             // Parse to reject malformed handshakes; the answer does not depend on them.
             let _: InitializeRequestParams = parse_params(params)?;
             Ok(ServerResult::InitializeResult(
-                InitializeResult::new(capabilities(era)).with_server_info(server_info()).with_protocol_version(version.clone()),
+                InitializeResult::new(capabilities(era))
+                    .with_server_info(server_info())
+                    .with_protocol_version(version.clone()),
             ))
         }
         "server/discover" => Ok(ServerResult::DiscoverResult(
@@ -141,7 +172,9 @@ async fn answer<F: Fetch>(era: &Era, method: &str, params: Option<&Value>, ctx: 
         // Handshake-era utilities; 2026-07-28 removed them.
         "ping" | "logging/setLevel" if legacy => Ok(ServerResult::EmptyResult(EmptyResult {})),
         "tools/list" => Ok(ServerResult::ListToolsResult(
-            ListToolsResult::with_all_items(tools::definitions(ctx)).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Private),
+            ListToolsResult::with_all_items(tools::definitions(ctx))
+                .with_ttl_ms(LIST_TTL_MS)
+                .with_cache_scope(CacheScope::Private),
         )),
         "tools/call" => {
             let call: CallToolRequestParams = parse_params(params)?;
@@ -149,7 +182,9 @@ async fn answer<F: Fetch>(era: &Era, method: &str, params: Option<&Value>, ctx: 
                 Some(result) => Ok(ServerResult::CallToolResult(result)),
                 None => Err(ErrorData::invalid_params(
                     format!("Unknown tool: '{}'", call.name),
-                    Some(json!({"available": tools::definitions(ctx).iter().map(|t| t.name.clone()).collect::<Vec<_>>()})),
+                    Some(
+                        json!({"available": tools::definitions(ctx).iter().map(|t| t.name.clone()).collect::<Vec<_>>()}),
+                    ),
                 )),
             }
         }
@@ -158,17 +193,23 @@ async fn answer<F: Fetch>(era: &Era, method: &str, params: Option<&Value>, ctx: 
             ListPromptsResult::with_all_items(Vec::new()).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Public),
         )),
         "resources/list" => Ok(ServerResult::ListResourcesResult(
-            ListResourcesResult::with_all_items(Vec::new()).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Public),
+            ListResourcesResult::with_all_items(Vec::new())
+                .with_ttl_ms(LIST_TTL_MS)
+                .with_cache_scope(CacheScope::Public),
         )),
         "resources/templates/list" => Ok(ServerResult::ListResourceTemplatesResult(
-            ListResourceTemplatesResult::with_all_items(Vec::new()).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Public),
+            ListResourceTemplatesResult::with_all_items(Vec::new())
+                .with_ttl_ms(LIST_TTL_MS)
+                .with_cache_scope(CacheScope::Public),
         )),
         "resources/read" => {
             let uri = params.and_then(|p| p.get("uri")).cloned().unwrap_or(Value::Null);
             Err(ErrorData::invalid_params(format!("Resource not found: {uri}"), Some(json!({"uri": uri}))))
         }
         "completion/complete" => Ok(ServerResult::CompleteResult(CompleteResult::new(CompletionInfo::default()))),
-        _ => Err(ErrorData::new(ErrorCode::METHOD_NOT_FOUND, format!("Method not found: {method}"), Some(json!(method)))),
+        _ => {
+            Err(ErrorData::new(ErrorCode::METHOD_NOT_FOUND, format!("Method not found: {method}"), Some(json!(method))))
+        }
     }
 }
 
@@ -196,7 +237,10 @@ fn shape_for_era(mut result: ServerResult, era: &Era) -> Value {
             if let Some(object) = value.as_object_mut() {
                 let meta = object.entry("_meta").or_insert_with(|| json!({}));
                 if let Some(meta) = meta.as_object_mut() {
-                    meta.insert(SERVER_INFO_META_KEY.into(), serde_json::to_value(server_info()).expect("serialisable"));
+                    meta.insert(
+                        SERVER_INFO_META_KEY.into(),
+                        serde_json::to_value(server_info()).expect("serialisable"),
+                    );
                 }
                 object.entry("resultType").or_insert_with(|| json!("complete"));
             }

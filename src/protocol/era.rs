@@ -81,10 +81,8 @@ fn unsupported(requested: ProtocolVersion) -> Rejection {
 /// `_meta` (-32602), then header agreement (-32020), then version support (-32022).
 pub fn classify(headers: &HeaderMap, method: &str, params: Option<&Value>) -> Result<Era, Rejection> {
     let header_version = single_header(headers, HEADER_PROTOCOL_VERSION)?.map(version);
-    let meta: RequestMetaObject = params
-        .and_then(|p| p.get("_meta"))
-        .and_then(|m| serde_json::from_value(m.clone()).ok())
-        .unwrap_or_default();
+    let meta: RequestMetaObject =
+        params.and_then(|p| p.get("_meta")).and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default();
     let meta_is_modern = meta.protocol_version().is_some_and(|v| !v.has_initialize());
     let header_is_handshake = header_version.as_ref().is_none_or(|v| v.has_initialize());
 
@@ -141,7 +139,9 @@ fn classify_initialize(
     if let Some(value) = single_header(headers, HEADER_METHOD)?
         && value != "initialize"
     {
-        return Err(Rejection::header_mismatch(format!("Mcp-Method header `{value}` does not match body method `initialize`")));
+        return Err(Rejection::header_mismatch(format!(
+            "Mcp-Method header `{value}` does not match body method `initialize`"
+        )));
     }
     Ok(Era::Legacy(negotiate(requested.as_ref().unwrap_or(&ProtocolVersion::V_2025_03_26))))
 }
@@ -152,7 +152,9 @@ fn check_routing_headers(headers: &HeaderMap, method: &str, params: Option<&Valu
     match single_header(headers, HEADER_METHOD)? {
         None => return Err(Rejection::header_mismatch("missing required Mcp-Method header".into())),
         Some(value) if value != method => {
-            return Err(Rejection::header_mismatch(format!("Mcp-Method header `{value}` does not match body method `{method}`")));
+            return Err(Rejection::header_mismatch(format!(
+                "Mcp-Method header `{value}` does not match body method `{method}`"
+            )));
         }
         Some(_) => {}
     }
@@ -163,7 +165,9 @@ fn check_routing_headers(headers: &HeaderMap, method: &str, params: Option<&Valu
         let value = decode_header_value(raw)
             .ok_or_else(|| Rejection::header_mismatch("Mcp-Name header is not valid Base64".into()))?;
         if value != expected {
-            return Err(Rejection::header_mismatch(format!("Mcp-Name header `{value}` does not match body value `{expected}`")));
+            return Err(Rejection::header_mismatch(format!(
+                "Mcp-Name header `{value}` does not match body value `{expected}`"
+            )));
         }
     }
     Ok(())
@@ -244,15 +248,21 @@ mod tests {
 
     #[test]
     fn modern_requests_need_meta_and_matching_headers() {
-        let good = headers(&[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "get_flows")]);
+        let good =
+            headers(&[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "get_flows")]);
         let mut params = modern_meta();
         params["name"] = json!("get_flows");
         assert_eq!(classify(&good, "tools/call", Some(&params)), Ok(Era::Modern));
 
-        let encoded = headers(&[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "=?base64?Z2V0X2Zsb3dz?=")]);
+        let encoded = headers(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "=?base64?Z2V0X2Zsb3dz?="),
+        ]);
         assert_eq!(classify(&encoded, "tools/call", Some(&params)), Ok(Era::Modern));
 
-        let wrong_name = headers(&[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "other")]);
+        let wrong_name =
+            headers(&[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "other")]);
         let rejection = classify(&wrong_name, "tools/call", Some(&params)).unwrap_err();
         assert_eq!((rejection.status, rejection.error.code), (StatusCode::BAD_REQUEST, ErrorCode::HEADER_MISMATCH));
 
@@ -280,7 +290,10 @@ mod tests {
         params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
         let h = headers(&[("mcp-protocol-version", "2099-01-01"), ("mcp-method", "tools/list")]);
         let rejection = classify(&h, "tools/list", Some(&params)).unwrap_err();
-        assert_eq!((rejection.status, rejection.error.code), (StatusCode::BAD_REQUEST, ErrorCode::UNSUPPORTED_PROTOCOL_VERSION));
+        assert_eq!(
+            (rejection.status, rejection.error.code),
+            (StatusCode::BAD_REQUEST, ErrorCode::UNSUPPORTED_PROTOCOL_VERSION)
+        );
         let data = rejection.error.data.unwrap();
         assert_eq!(data["requested"], json!("2099-01-01"));
         assert!(data["supported"].as_array().unwrap().contains(&json!("2026-07-28")));
@@ -293,7 +306,10 @@ mod tests {
         let h = headers(&[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "server/discover")]);
         assert_eq!(classify(&h, "server/discover", Some(&params)).unwrap_err().error.code, ErrorCode::HEADER_MISMATCH);
         let h = headers(&[("mcp-protocol-version", "v999.0.0"), ("mcp-method", "server/discover")]);
-        assert_eq!(classify(&h, "server/discover", Some(&params)).unwrap_err().error.code, ErrorCode::UNSUPPORTED_PROTOCOL_VERSION);
+        assert_eq!(
+            classify(&h, "server/discover", Some(&params)).unwrap_err().error.code,
+            ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+        );
     }
 
     #[test]
@@ -304,7 +320,11 @@ mod tests {
 
     #[test]
     fn duplicate_routing_headers_are_refused() {
-        let h = headers(&[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/list"), ("mcp-method", "tools/list")]);
+        let h = headers(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/list"),
+            ("mcp-method", "tools/list"),
+        ]);
         let rejection = classify(&h, "tools/list", Some(&modern_meta())).unwrap_err();
         assert_eq!(rejection.error.code, ErrorCode::HEADER_MISMATCH);
     }

@@ -73,7 +73,7 @@ async fn post<F: Fetch>(request: Request, settings: &Settings, fetch: &F) -> Res
         );
     }
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE)
-        && !media_type(content_type).is_some_and(|m| m == "application/json")
+        && media_type(content_type).is_none_or(|m| m != "application/json")
     {
         return rpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -109,7 +109,10 @@ fn check_host(request: &Request, settings: &Settings) -> Result<(), String> {
         .or_else(|| request.uri().authority().map(|a| a.as_str()))
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let name = host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host.as_str(), |(n, _)| n);
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host.as_str(), |(n, _)| n);
     let allowed = settings.allowed_hosts.iter().any(|a| {
         let a = a.to_ascii_lowercase();
         a == host || a == name
@@ -135,7 +138,9 @@ fn allowed_origin(request: &Request, settings: &Settings) -> Result<Option<Heade
     if loopback || configured {
         Ok(Some(origin.clone()))
     } else {
-        Err(format!("Origin `{text}` is not allowed; add it to MCP_ALLOWED_ORIGINS to let that web page call this server"))
+        Err(format!(
+            "Origin `{text}` is not allowed; add it to MCP_ALLOWED_ORIGINS to let that web page call this server"
+        ))
     }
 }
 

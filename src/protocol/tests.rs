@@ -15,7 +15,8 @@ fn settings() -> Settings {
 }
 
 fn request(method: &str, headers: &[(&str, &str)], body: &str) -> Request {
-    let mut builder = http::Request::builder().method(method).uri("http://127.0.0.1:8787/mcp").header("host", "127.0.0.1:8787");
+    let mut builder =
+        http::Request::builder().method(method).uri("http://127.0.0.1:8787/mcp").header("host", "127.0.0.1:8787");
     for (k, v) in headers {
         builder = builder.header(*k, *v);
     }
@@ -87,8 +88,11 @@ fn get_and_delete_are_405() {
 
 #[test]
 fn malformed_json_is_a_400_parse_error() {
-    let (status, _, reply) =
-        send_with(&settings(), &FakeUpstream::new(), request("POST", &[("content-type", "application/json")], "{not json"));
+    let (status, _, reply) = send_with(
+        &settings(),
+        &FakeUpstream::new(),
+        request("POST", &[("content-type", "application/json")], "{not json"),
+    );
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(reply["error"]["code"], json!(-32700));
     assert_eq!(reply["id"], Value::Null);
@@ -100,7 +104,8 @@ fn invalid_requests_are_rejected_precisely() {
     assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32600)));
     let (status, _, reply) = post(&[], json!({"jsonrpc": "1.0", "id": 1, "method": "ping"}));
     assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32600)));
-    let (_, _, reply) = post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"arguments": {}}}));
+    let (_, _, reply) =
+        post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"arguments": {}}}));
     assert_eq!(reply["error"]["code"], json!(-32602));
 }
 
@@ -109,7 +114,8 @@ fn oversized_and_non_json_bodies_are_refused() {
     let big = "x".repeat(MAX_BODY_BYTES + 1);
     let (status, _, _) = send_with(&settings(), &FakeUpstream::new(), request("POST", &[], &big));
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    let (status, _, _) = send_with(&settings(), &FakeUpstream::new(), request("POST", &[("content-type", "text/plain")], "{}"));
+    let (status, _, _) =
+        send_with(&settings(), &FakeUpstream::new(), request("POST", &[("content-type", "text/plain")], "{}"));
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
@@ -148,7 +154,11 @@ fn foreign_origins_are_forbidden_and_own_origin_gets_cors() {
     let (status, _, _) = send_with(
         &configured,
         &FakeUpstream::new(),
-        request("POST", &[("content-type", "application/json"), ("origin", "https://inspector.example")], &ping.to_string()),
+        request(
+            "POST",
+            &[("content-type", "application/json"), ("origin", "https://inspector.example")],
+            &ping.to_string(),
+        ),
     );
     assert_eq!(status, StatusCode::OK);
 }
@@ -177,7 +187,8 @@ fn configured_hosts_guard_against_dns_rebinding() {
 
 #[test]
 fn legacy_tools_list_has_no_modern_fields() {
-    let (_, _, reply) = post(&[("mcp-protocol-version", "2025-11-25")], json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    let (_, _, reply) =
+        post(&[("mcp-protocol-version", "2025-11-25")], json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
     let result = &reply["result"];
     assert!(result.get("resultType").is_none() && result.get("ttlMs").is_none() && result.get("cacheScope").is_none());
     assert_eq!(result["tools"][0]["name"], json!("orientation"));
@@ -188,7 +199,8 @@ fn legacy_unknown_method_is_32601_and_utilities_answer_empty() {
     let (status, _, reply) = post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": "unknown/method"}));
     assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::OK, json!(-32601)));
     for method in ["ping", "logging/setLevel"] {
-        let (_, _, reply) = post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"level": "info"}}));
+        let (_, _, reply) =
+            post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"level": "info"}}));
         assert_eq!(reply["result"], json!({}), "{method}");
     }
     let (_, _, reply) = post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/list"}));
@@ -198,7 +210,10 @@ fn legacy_unknown_method_is_32601_and_utilities_answer_empty() {
 #[test]
 fn discover_then_tools_list_in_2026_07_28() {
     let headers = [("mcp-protocol-version", MODERN), ("mcp-method", "server/discover")];
-    let (status, _, reply) = post(&headers, json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": modern_params(json!({}))}));
+    let (status, _, reply) = post(
+        &headers,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": modern_params(json!({}))}),
+    );
     assert_eq!(status, StatusCode::OK, "{reply}");
     let result = &reply["result"];
     assert_eq!(result["resultType"], json!("complete"));
@@ -206,7 +221,8 @@ fn discover_then_tools_list_in_2026_07_28() {
     assert_eq!(result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], json!("Prefect MCP Server"));
 
     let headers = [("mcp-protocol-version", MODERN), ("mcp-method", "tools/list")];
-    let (_, _, reply) = post(&headers, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": modern_params(json!({}))}));
+    let (_, _, reply) =
+        post(&headers, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": modern_params(json!({}))}));
     let result = &reply["result"];
     assert_eq!(result["resultType"], json!("complete"));
     assert_eq!(result["cacheScope"], json!("private"));
@@ -218,7 +234,8 @@ fn discover_then_tools_list_in_2026_07_28() {
 fn modern_unknown_and_removed_methods_are_404() {
     for method in ["unknown/method", "ping", "initialize", "logging/setLevel"] {
         let headers = [("mcp-protocol-version", MODERN), ("mcp-method", method)];
-        let (status, _, reply) = post(&headers, json!({"jsonrpc": "2.0", "id": 5, "method": method, "params": modern_params(json!({}))}));
+        let (status, _, reply) =
+            post(&headers, json!({"jsonrpc": "2.0", "id": 5, "method": method, "params": modern_params(json!({}))}));
         assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::NOT_FOUND, json!(-32601)), "{method}");
         assert_eq!(reply["id"], json!(5));
     }
@@ -228,7 +245,8 @@ fn modern_unknown_and_removed_methods_are_404() {
 fn modern_lists_carry_cache_hints() {
     for method in ["prompts/list", "resources/list", "resources/templates/list"] {
         let headers = [("mcp-protocol-version", MODERN), ("mcp-method", method)];
-        let (status, _, reply) = post(&headers, json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": modern_params(json!({}))}));
+        let (status, _, reply) =
+            post(&headers, json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": modern_params(json!({}))}));
         assert_eq!(status, StatusCode::OK, "{method}");
         assert!(reply["result"]["ttlMs"].is_u64() && reply["result"]["cacheScope"].is_string(), "{method}: {reply}");
     }
@@ -258,7 +276,8 @@ fn unknown_tool_is_invalid_params() {
 #[test]
 fn tool_calls_report_their_upstream_requests() {
     let fake = FakeUpstream::new().on("GET", "/api/admin/version", 200, json!("3.9.1"));
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_identity", "arguments": {}}});
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_identity", "arguments": {}}});
     let (status, headers, reply) =
         send_with(&settings(), &fake, request("POST", &[("content-type", "application/json")], &body.to_string()));
     assert_eq!(status, StatusCode::OK);

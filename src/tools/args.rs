@@ -197,7 +197,10 @@ mod tests {
     fn schema_is_closed_and_bounded() {
         let schema = rmcp::handler::server::tool::schema_for_input::<Params>().unwrap();
         assert_eq!(schema["additionalProperties"], json!(false));
-        assert_eq!(schema["properties"]["limit"], json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50}));
+        assert_eq!(
+            schema["properties"]["limit"],
+            json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50})
+        );
         assert_eq!(schema["properties"]["workspace_id"]["format"], json!("uuid"));
     }
 }

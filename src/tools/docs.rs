@@ -222,7 +222,9 @@ fn response_message(response: &UpstreamResponse, id: &Value) -> Option<Value> {
 fn tool_result(message: Value) -> Result<CallToolResult, String> {
     if let Some(error) = message.get("error") {
         let text = error.get("message").and_then(Value::as_str).unwrap_or("unknown error");
-        return Ok(CallToolResult::error(vec![ContentBlock::text(format!("The Prefect docs service refused the call: {text}"))]));
+        return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+            "The Prefect docs service refused the call: {text}"
+        ))]));
     }
     let Some(result) = message.get("result").and_then(Value::as_object) else {
         return Err("its answer is not an MCP tool result".into());
@@ -233,9 +235,11 @@ fn tool_result(message: Value) -> Result<CallToolResult, String> {
         .map(|blocks| {
             blocks
                 .iter()
-                .map(|block| match (block.get("type").and_then(Value::as_str), block.get("text").and_then(Value::as_str)) {
-                    (Some("text"), Some(text)) => text.to_owned(),
-                    _ => block.to_string(),
+                .map(|block| {
+                    match (block.get("type").and_then(Value::as_str), block.get("text").and_then(Value::as_str)) {
+                        (Some("text"), Some(text)) => text.to_owned(),
+                        _ => block.to_string(),
+                    }
                 })
                 .collect()
         })
@@ -249,7 +253,12 @@ fn tool_result(message: Value) -> Result<CallToolResult, String> {
         // content: the text when it is a JSON object, else the text under `result`.
         None if !is_error => {
             let joined = texts.join("\n");
-            Some(serde_json::from_str::<Value>(&joined).ok().filter(Value::is_object).unwrap_or_else(|| json!({"result": joined})))
+            Some(
+                serde_json::from_str::<Value>(&joined)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({"result": joined})),
+            )
         }
         None => None,
     };
@@ -290,7 +299,11 @@ mod tests {
     }
 
     fn respond(status: u16, content_type: &str, body: String) -> Result<UpstreamResponse, FetchError> {
-        Ok(http::Response::builder().status(status).header("content-type", content_type).body(body.into_bytes()).unwrap())
+        Ok(http::Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(body.into_bytes())
+            .unwrap())
     }
 
     fn search_result() -> Value {
@@ -317,13 +330,20 @@ mod tests {
     fn stateless_servers_answer_the_call_directly() {
         let docs = Docs::new(|_, body| {
             assert_eq!(body["method"], json!("tools/call"));
-            respond(200, "application/json", json!({"jsonrpc": "2.0", "id": body["id"], "result": search_result()}).to_string())
+            respond(
+                200,
+                "application/json",
+                json!({"jsonrpc": "2.0", "id": body["id"], "result": search_result()}).to_string(),
+            )
         });
         let result = run(&docs, SEARCH_NAME, json!({"query": "work pools", "top_k": 1}));
         assert_eq!(result.is_error, Some(false));
         assert_eq!(structured(&result), &search_result()["structuredContent"]);
         assert_eq!(docs.bodies().len(), 1);
-        assert_eq!(docs.bodies()[0]["params"], json!({"name": "search_prefect", "arguments": {"query": "work pools", "top_k": 1}}));
+        assert_eq!(
+            docs.bodies()[0]["params"],
+            json!({"name": "search_prefect", "arguments": {"query": "work pools", "top_k": 1}})
+        );
         let sent = docs.sent.borrow();
         assert_eq!(sent[0].headers()["accept"], "application/json, text/event-stream");
         assert!(sent[0].headers().get("mcp-session-id").is_none());
@@ -406,7 +426,11 @@ mod tests {
         let down = Docs::new(|_, _| Err(FetchError::Network("connection refused".into())));
         let result = run(&down, SEARCH_NAME, json!({"query": "x"}));
         assert_eq!(result.is_error, Some(true));
-        assert!(text(&result).starts_with("The Prefect docs service at 127.0.0.1 is unavailable: connection failed"), "{}", text(&result));
+        assert!(
+            text(&result).starts_with("The Prefect docs service at 127.0.0.1 is unavailable: connection failed"),
+            "{}",
+            text(&result)
+        );
 
         let slow = Docs::new(|_, _| Err(FetchError::Timeout { after_ms: DOCS_TIMEOUT_MS }));
         assert!(text(&run(&slow, SEARCH_NAME, json!({"query": "x"}))).contains("no answer within 5000 ms"));

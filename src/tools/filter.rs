@@ -7,6 +7,8 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::args::Filter;
+
 /// The shape of one level of a filter.
 pub enum Rule {
     /// An object with these keys.
@@ -91,6 +93,15 @@ pub fn is_detail_query(filter: Option<&Map<String, Value>>) -> bool {
     ids.is_some_and(|ids| (1..=DETAIL_MAX_IDS).contains(&ids.len()))
 }
 
+/// A tool's `filter` argument after checking: `None` when absent or `{}`.
+pub fn checked(filter: Option<Filter>, rule: &Rule) -> Result<Option<Map<String, Value>>, String> {
+    let filter = filter.map(|f| f.0).filter(|f| !f.is_empty());
+    if let Some(filter) = &filter {
+        validate(filter, rule)?;
+    }
+    Ok(filter)
+}
+
 /// Checks `filter` against `rule`; the error names the offending path.
 pub fn validate(filter: &Map<String, Value>, rule: &Rule) -> Result<(), String> {
     check_fields(filter, rule, "")
@@ -140,7 +151,11 @@ pub const TASK_RUN_FILTER: Rule = Rule::Fields(&[
     ("tags", Rule::Fields(&[OPERATOR, ("all_", TEXTS), ("is_null_", BOOL)])),
     (
         "state",
-        Rule::Fields(&[OPERATOR, ("type", Rule::Fields(&[("any_", STATE_TYPES_RULE)])), ("name", Rule::Fields(&[("any_", TEXTS)]))]),
+        Rule::Fields(&[
+            OPERATOR,
+            ("type", Rule::Fields(&[("any_", STATE_TYPES_RULE)])),
+            ("name", Rule::Fields(&[("any_", TEXTS)])),
+        ]),
     ),
     ("start_time", TIME_RANGE_OR_NULL),
     ("end_time", TIME_RANGE_OR_NULL),
@@ -275,9 +290,15 @@ mod tests {
     fn automation_filter_allows_ids_names_and_enabled_only() {
         let check = |filter: Value| validate(filter.as_object().unwrap(), &AUTOMATION_FILTER);
         check(json!({"id": {"any_": ["x"]}, "name": {"any_": ["a"]}, "enabled": {"eq_": false}})).unwrap();
-        assert_eq!(check(json!({"tags": {"any_": ["a"]}})).unwrap_err(), "unknown filter key `tags`; allowed: id, name, enabled");
+        assert_eq!(
+            check(json!({"tags": {"any_": ["a"]}})).unwrap_err(),
+            "unknown filter key `tags`; allowed: id, name, enabled"
+        );
         assert_eq!(check(json!({"enabled": {"eq_": "yes"}})).unwrap_err(), "`enabled.eq_` must be true or false");
-        assert_eq!(check(json!({"name": {"like_": "a"}})).unwrap_err(), "unknown filter key `name.like_`; allowed under `name`: any_");
+        assert_eq!(
+            check(json!({"name": {"like_": "a"}})).unwrap_err(),
+            "unknown filter key `name.like_`; allowed under `name`: any_"
+        );
     }
 
     #[test]
@@ -285,7 +306,8 @@ mod tests {
         let filter = json!({"paused": {"eq_": true}, "tags": {"any_": ["etl"], "operator": "or_"},
                             "flow_or_deployment_name": {"like_": "etl"}, "work_queue_name": {"any_": ["q"]}});
         validate(filter.as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap();
-        let err = validate(json!({"concurrency_limit": {"ge_": 1}}).as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap_err();
+        let err =
+            validate(json!({"concurrency_limit": {"ge_": 1}}).as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap_err();
         assert!(err.starts_with("unknown filter key `concurrency_limit`"), "{err}");
         let err = validate(json!({"paused": {"ne_": true}}).as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap_err();
         assert_eq!(err, "unknown filter key `paused.ne_`; allowed under `paused`: eq_");
@@ -297,8 +319,14 @@ mod tests {
     fn work_pool_filter_rejects_like_and_status() {
         let check = |f: Value| validate(f.as_object().unwrap(), &WORK_POOL_FILTER);
         check(json!({"type": {"any_": ["process"]}, "name": {"any_": ["a"]}, "operator": "or_"})).unwrap();
-        assert_eq!(check(json!({"name": {"like_": "prod-%"}})).unwrap_err(), "unknown filter key `name.like_`; allowed under `name`: any_");
-        assert_eq!(check(json!({"status": {"any_": ["READY"]}})).unwrap_err(), "unknown filter key `status`; allowed: operator, id, name, type");
+        assert_eq!(
+            check(json!({"name": {"like_": "prod-%"}})).unwrap_err(),
+            "unknown filter key `name.like_`; allowed under `name`: any_"
+        );
+        assert_eq!(
+            check(json!({"status": {"any_": ["READY"]}})).unwrap_err(),
+            "unknown filter key `status`; allowed: operator, id, name, type"
+        );
     }
 
     #[test]
@@ -316,7 +344,10 @@ mod tests {
 
     #[test]
     fn wrong_values_name_the_path() {
-        assert_eq!(check(json!({"id": {"any_": ["nope"]}})).unwrap_err(), "`id.any_` item 0 (\"nope\") is not a valid UUID");
+        assert_eq!(
+            check(json!({"id": {"any_": ["nope"]}})).unwrap_err(),
+            "`id.any_` item 0 (\"nope\") is not a valid UUID"
+        );
         assert_eq!(check(json!({"tags": {"all_": "prod"}})).unwrap_err(), "`tags.all_` must be a list of strings");
         assert_eq!(check(json!({"name": "etl"})).unwrap_err(), "`name` must be an object with any of: any_, like_");
         assert_eq!(check(json!({"operator": "xor"})).unwrap_err(), "`operator` must be \"and_\" or \"or_\"");
@@ -338,12 +369,18 @@ mod tests {
             "`state.type.any_` item 0 (\"EXPLODED\") is not a state type; expected one of: SCHEDULED, PENDING, \
              RUNNING, COMPLETED, FAILED, CANCELLED, CRASHED, PAUSED, CANCELLING"
         );
-        assert!(check(json!({"start_time": {"after_": "yesterday"}})).unwrap_err().starts_with("`start_time.after_` (\"yesterday\") is not an ISO 8601 timestamp"));
+        assert!(
+            check(json!({"start_time": {"after_": "yesterday"}}))
+                .unwrap_err()
+                .starts_with("`start_time.after_` (\"yesterday\") is not an ISO 8601 timestamp")
+        );
         assert_eq!(
             check(json!({"start_time": {"gt_": "2024-01-01"}})).unwrap_err(),
             "unknown filter key `start_time.gt_`; allowed under `start_time`: before_, after_, is_null_"
         );
-        assert!(check(json!({"state": {"kind": "FAILED"}})).unwrap_err().starts_with("unknown filter key `state.kind`"));
+        assert!(
+            check(json!({"state": {"kind": "FAILED"}})).unwrap_err().starts_with("unknown filter key `state.kind`")
+        );
         assert!(check(json!({"expected_start_time": {"is_null_": true}})).is_err());
     }
 
@@ -354,17 +391,40 @@ mod tests {
                      "flow_run_id": {"any_": ["0a4f9d2e-0000-4000-8000-000000000000"], "is_null_": false, "operator": "and_"},
                      "expected_start_time": {"after_": "2024-01-01"}, "tags": {"all_": ["x"]}, "name": {"like_": "fetch"}}))
         .unwrap();
-        assert!(check(json!({"state": {"kind": "FAILED"}})).unwrap_err().starts_with("unknown filter key `state.kind`; allowed under `state`: operator, type, name"));
-        assert!(check(json!({"state": {"type": {"not_any_": ["FAILED"]}}})).unwrap_err().contains("`state.type.not_any_`"));
+        assert!(
+            check(json!({"state": {"kind": "FAILED"}}))
+                .unwrap_err()
+                .starts_with("unknown filter key `state.kind`; allowed under `state`: operator, type, name")
+        );
+        assert!(
+            check(json!({"state": {"type": {"not_any_": ["FAILED"]}}})).unwrap_err().contains("`state.type.not_any_`")
+        );
         assert!(check(json!({"id": {"any_": ["x"]}})).unwrap_err().contains("not a valid UUID"));
     }
 
     #[test]
     fn timestamps_in_the_forms_every_server_parses() {
-        for good in ["2024-01-01", "2024-01-01T00:00:00Z", "2024-01-01T00:00", "2024-01-01 10:00:00.5", "2024-01-01T10:00:00-0530", "2024-12-31T23:59:59.999999+00:00"] {
+        for good in [
+            "2024-01-01",
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00",
+            "2024-01-01 10:00:00.5",
+            "2024-01-01T10:00:00-0530",
+            "2024-12-31T23:59:59.999999+00:00",
+        ] {
             assert!(is_iso_timestamp(good), "{good}");
         }
-        for bad in ["yesterday", "2024-1-1", "2024-01-01T", "2024-01-01T25:00", "2024-13-01", "2024-01-01X10:00", "2024-01-01T10:00+5", "", "2024-01-01é"] {
+        for bad in [
+            "yesterday",
+            "2024-1-1",
+            "2024-01-01T",
+            "2024-01-01T25:00",
+            "2024-13-01",
+            "2024-01-01X10:00",
+            "2024-01-01T10:00+5",
+            "",
+            "2024-01-01é",
+        ] {
             assert!(!is_iso_timestamp(bad), "{bad}");
         }
     }

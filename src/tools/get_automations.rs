@@ -169,7 +169,8 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Aut
     let mut records: Vec<AutomationRecord> = Vec::new();
     let mut exhausted = false;
     for _ in 0..MAX_PAGES {
-        let body = json!({"automations": server_filter, "sort": "NAME_ASC", "limit": page_size, "offset": records.len()});
+        let body =
+            json!({"automations": server_filter, "sort": "NAME_ASC", "limit": page_size, "offset": records.len()});
         let page: Vec<AutomationRecord> = prefect.post("automations/filter", &body).await.map_err(|e| e.to_string())?;
         let full = page.len() == page_size;
         records.extend(page);
@@ -276,7 +277,12 @@ mod tests {
 
     #[test]
     fn default_is_compact_in_one_request() {
-        let fake = FakeUpstream::new().on("POST", "/api/automations/filter", 200, json!([automation(A, "a", true), automation(B, "b", false)]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/automations/filter",
+            200,
+            json!([automation(A, "a", true), automation(B, "b", false)]),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_automations", json!({}));
         assert_eq!(
@@ -292,18 +298,32 @@ mod tests {
 
     #[test]
     fn limit_truncates_exactly() {
-        let fake = FakeUpstream::new().on("POST", "/api/automations/filter", 200, json!([automation(A, "a", true), automation(B, "b", false)]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/automations/filter",
+            200,
+            json!([automation(A, "a", true), automation(B, "b", false)]),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_automations", json!({"limit": 1}));
-        assert_eq!((structured(&result)["count"].clone(), structured(&result)["truncated"].clone()), (json!(1), json!(true)));
+        assert_eq!(
+            (structured(&result)["count"].clone(), structured(&result)["truncated"].clone()),
+            (json!(1), json!(true))
+        );
         assert_eq!(fake.body(0)["limit"], json!(2));
     }
 
     #[test]
     fn ids_give_detail_in_request_order_with_missing_ids_and_enabled_applied() {
-        let fake = FakeUpstream::new().on("POST", "/api/automations/filter", 200, json!([automation(A, "a", true), automation(B, "b", false)]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/automations/filter",
+            200,
+            json!([automation(A, "a", true), automation(B, "b", false)]),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        let result = run(&ctx, "get_automations", json!({"filter": {"id": {"any_": [B, MISSING, A.to_uppercase(), MISSING]}}}));
+        let result =
+            run(&ctx, "get_automations", json!({"filter": {"id": {"any_": [B, MISSING, A.to_uppercase(), MISSING]}}}));
         let envelope = structured(&result);
         assert_eq!(envelope["detail"], json!(true));
         assert_eq!(envelope["missing_ids"], json!([MISSING]));
@@ -324,9 +344,15 @@ mod tests {
         );
         assert_eq!(ctx.upstream_requests(), 1);
 
-        let fake = FakeUpstream::new().on("POST", "/api/automations/filter", 200, json!([automation(A, "a", true), automation(B, "b", false)]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/automations/filter",
+            200,
+            json!([automation(A, "a", true), automation(B, "b", false)]),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        let result = run(&ctx, "get_automations", json!({"filter": {"id": {"any_": [A, B]}, "enabled": {"eq_": true}}}));
+        let result =
+            run(&ctx, "get_automations", json!({"filter": {"id": {"any_": [A, B]}, "enabled": {"eq_": true}}}));
         assert_eq!(structured(&result)["count"], json!(1));
         assert_eq!(structured(&result)["automations"][0]["id"], json!(A));
         assert!(structured(&result).get("missing_ids").is_none());
@@ -345,13 +371,22 @@ mod tests {
 
     #[test]
     fn names_are_one_request_and_enabled_is_applied_to_them() {
-        let fake = FakeUpstream::new().on("POST", "/api/automations/filter", 200, json!([automation(A, "a", true), automation(B, "b", false)]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/automations/filter",
+            200,
+            json!([automation(A, "a", true), automation(B, "b", false)]),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        let result = run(&ctx, "get_automations", json!({"filter": {"name": {"any_": ["a", "b"]}, "enabled": {"eq_": false}}}));
+        let result =
+            run(&ctx, "get_automations", json!({"filter": {"name": {"any_": ["a", "b"]}, "enabled": {"eq_": false}}}));
         let envelope = structured(&result);
         assert_eq!((envelope["detail"].clone(), envelope["count"].clone()), (json!(false), json!(1)));
         assert_eq!(envelope["automations"][0]["name"], json!("b"));
-        assert_eq!(fake.body(0), json!({"automations": {"name": {"any_": ["a", "b"]}}, "sort": "NAME_ASC", "limit": 200, "offset": 0}));
+        assert_eq!(
+            fake.body(0),
+            json!({"automations": {"name": {"any_": ["a", "b"]}}, "sort": "NAME_ASC", "limit": 200, "offset": 0})
+        );
         assert_eq!(ctx.upstream_requests(), 1);
     }
 
@@ -366,7 +401,9 @@ mod tests {
         assert_eq!(envelope["automations"], json!([]));
         assert_eq!(
             envelope["error"],
-            json!("Failed to fetch automations: Invalid automation ID 'nightly-alert' - IDs must be valid UUIDs. If you have an automation name, use filter={'name': {'any_': ['nightly-alert']}} instead.")
+            json!(
+                "Failed to fetch automations: Invalid automation ID 'nightly-alert' - IDs must be valid UUIDs. If you have an automation name, use filter={'name': {'any_': ['nightly-alert']}} instead."
+            )
         );
         let unknown = run(&ctx, "get_automations", json!({"filter": {"tags": {"any_": ["x"]}}}));
         assert!(structured(&unknown)["error"].as_str().unwrap().contains("allowed: id, name, enabled"));

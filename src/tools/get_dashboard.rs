@@ -128,7 +128,11 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
     respond("Failed to fetch dashboard: ", fetch(ctx, params).await)
 }
 
-async fn post<F: Fetch, T: DeserializeOwned>(prefect: &PrefectClient<'_, F>, path: &str, body: Value) -> Result<T, String> {
+async fn post<F: Fetch, T: DeserializeOwned>(
+    prefect: &PrefectClient<'_, F>,
+    path: &str,
+    body: Value,
+) -> Result<T, String> {
     prefect.post(path, &body).await.map_err(|e| e.to_string())
 }
 
@@ -194,7 +198,13 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Das
 
     let active_work_pools = pools
         .into_iter()
-        .map(|p| WorkPoolInfo { id: p.id, name: p.name, pool_type: p.pool_type, is_paused: p.is_paused, status: p.status })
+        .map(|p| WorkPoolInfo {
+            id: p.id,
+            name: p.name,
+            pool_type: p.pool_type,
+            is_paused: p.is_paused,
+            status: p.status,
+        })
         .collect();
     let flow_runs = FlowRunCounts { total: running + pending + failed, failed, cancelled, completed, running, pending };
     Ok(Dashboard { flow_runs, active_work_pools, concurrency_limits, truncated: !complete })
@@ -316,9 +326,20 @@ mod tests {
         let result = run(&ctx, "get_dashboard", json!({}));
         assert_eq!(result.is_error, Some(true));
         let envelope = structured(&result);
-        assert_eq!(envelope["flow_runs"], json!({"total": 0, "failed": 0, "cancelled": 0, "completed": 0, "running": 0, "pending": 0}));
-        assert_eq!((envelope["active_work_pools"].clone(), envelope["concurrency_limits"].clone()), (json!([]), json!([])));
+        assert_eq!(
+            envelope["flow_runs"],
+            json!({"total": 0, "failed": 0, "cancelled": 0, "completed": 0, "running": 0, "pending": 0})
+        );
+        assert_eq!(
+            (envelope["active_work_pools"].clone(), envelope["concurrency_limits"].clone()),
+            (json!([]), json!([]))
+        );
         let error = envelope["error"].as_str().unwrap();
-        assert!(error.starts_with("Failed to fetch dashboard: Prefect API timed out: POST /api/v2/concurrency_limits/filter"), "{error}");
+        assert!(
+            error.starts_with(
+                "Failed to fetch dashboard: Prefect API timed out: POST /api/v2/concurrency_limits/filter"
+            ),
+            "{error}"
+        );
     }
 }

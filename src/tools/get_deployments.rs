@@ -256,10 +256,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
 }
 
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Deployments, String> {
-    let filter = params.filter.map(|f| f.0).filter(|f| !f.is_empty());
-    if let Some(filter) = &filter {
-        filter::validate(filter, &filter::DEPLOYMENT_FILTER)?;
-    }
+    let filter = filter::checked(params.filter, &filter::DEPLOYMENT_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
     let text = |e: PrefectError| e.to_string();
@@ -331,7 +328,10 @@ impl Details {
 }
 
 /// Recent runs and work pools of the detail deployments, read concurrently.
-async fn read_details<F: Fetch>(prefect: &PrefectClient<'_, F>, records: &[DeploymentRecord]) -> Result<Details, PrefectError> {
+async fn read_details<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    records: &[DeploymentRecord],
+) -> Result<Details, PrefectError> {
     let ids: Vec<&str> = records.iter().map(|d| d.id.as_str()).collect();
     let pool_names = unique(records.iter().filter_map(|d| d.work_pool_name.as_deref()));
     let (runs, pools) = futures::join!(read_recent_runs(prefect, &ids), read_pools(prefect, &pool_names));
@@ -344,9 +344,7 @@ async fn read_recent_runs<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     ids: &[&str],
 ) -> Result<HashMap<String, Vec<RunRecord>>, PrefectError> {
-    let query = |ids: &[&str], limit: usize| {
-        json!({"flow_runs": {"deployment_id": {"any_": ids}}, "sort": "START_TIME_DESC", "limit": limit, "offset": 0})
-    };
+    let query = |ids: &[&str], limit: usize| json!({"flow_runs": {"deployment_id": {"any_": ids}}, "sort": "START_TIME_DESC", "limit": limit, "offset": 0});
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -382,13 +380,18 @@ async fn read_recent_runs<F: Fetch>(
 
 /// The pools by name with their queues and workers; a failure is kept per pool so the
 /// deployments still come back, with the reason in their hints.
-async fn read_pools<F: Fetch>(prefect: &PrefectClient<'_, F>, names: &[&str]) -> HashMap<String, Result<WorkPool, String>> {
+async fn read_pools<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    names: &[&str],
+) -> HashMap<String, Result<WorkPool, String>> {
     if names.is_empty() {
         return HashMap::new();
     }
     let body = json!({"work_pools": {"name": {"any_": names}}, "limit": names.len(), "offset": 0});
-    let (records, extras) =
-        futures::join!(prefect.post::<Vec<PoolRecord>, _>("work_pools/filter", &body), fetch_all_extras(prefect, names));
+    let (records, extras) = futures::join!(
+        prefect.post::<Vec<PoolRecord>, _>("work_pools/filter", &body),
+        fetch_all_extras(prefect, names)
+    );
     let mut records: HashMap<String, PoolRecord> = match records {
         Ok(records) => records.into_iter().map(|r| (r.name.clone(), r)).collect(),
         Err(e) => return names.iter().map(|n| ((*n).to_owned(), Err(e.to_string()))).collect(),
@@ -487,7 +490,11 @@ fn shape(
             .schedules
             .unwrap_or_default()
             .into_iter()
-            .map(|s| ScheduleInfo { active: s.active, schedule: describe_schedule(&s.schedule), schedule_json: s.schedule })
+            .map(|s| ScheduleInfo {
+                active: s.active,
+                schedule: describe_schedule(&s.schedule),
+                schedule_json: s.schedule,
+            })
             .collect(),
         created: format::optional_timestamp(record.created.as_deref()),
         updated: format::optional_timestamp(record.updated.as_deref()),
@@ -574,23 +581,28 @@ mod tests {
         FakeUpstream::new()
             .on("POST", "/api/deployments/filter", 200, deployments)
             .on("POST", "/api/flows/filter", 200, json!([{"id": FLOW, "name": "etl-extract"}]))
-            .on("POST", "/api/concurrency_limits/filter", 200, json!([
-                {"id": "v1-etl", "tag": "etl", "concurrency_limit": 5, "active_slots": []},
-                {"id": "v1-ml", "tag": "ml", "concurrency_limit": 2, "active_slots": ["t1"]},
-                {"id": "v1-critical", "tag": "critical", "concurrency_limit": 1, "active_slots": ["t2"]},
-            ]))
+            .on(
+                "POST",
+                "/api/concurrency_limits/filter",
+                200,
+                json!([
+                    {"id": "v1-etl", "tag": "etl", "concurrency_limit": 5, "active_slots": []},
+                    {"id": "v1-ml", "tag": "ml", "concurrency_limit": 2, "active_slots": ["t1"]},
+                    {"id": "v1-critical", "tag": "critical", "concurrency_limit": 1, "active_slots": ["t2"]},
+                ]),
+            )
     }
 
     fn bodies(fake: &FakeUpstream) -> Vec<(String, Value)> {
-        fake.requests()
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.uri().path().to_owned(), fake.body(i)))
-            .collect()
+        fake.requests().iter().enumerate().map(|(i, r)| (r.uri().path().to_owned(), fake.body(i))).collect()
     }
 
     fn body_for(fake: &FakeUpstream, path: &str) -> Value {
-        bodies(fake).into_iter().find(|(p, _)| p == path).map(|(_, b)| b).unwrap_or_else(|| panic!("no request to {path}"))
+        bodies(fake)
+            .into_iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, b)| b)
+            .unwrap_or_else(|| panic!("no request to {path}"))
     }
 
     #[test]
@@ -605,19 +617,47 @@ mod tests {
         assert_eq!(envelope["detail"], json!(false));
         let item = &envelope["deployments"][0];
         let keys: Vec<&str> = item.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["id", "name", "slug", "description", "flow_id", "flow_name", "tags", "work_pool_name",
-                          "work_queue_name", "schedules", "created", "updated", "paused", "enforce_parameter_schema",
-                          "global_concurrency_limit", "tag_concurrency_limits", "concurrency_options"]);
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "name",
+                "slug",
+                "description",
+                "flow_id",
+                "flow_name",
+                "tags",
+                "work_pool_name",
+                "work_queue_name",
+                "schedules",
+                "created",
+                "updated",
+                "paused",
+                "enforce_parameter_schema",
+                "global_concurrency_limit",
+                "tag_concurrency_limits",
+                "concurrency_options"
+            ]
+        );
         assert_eq!(item["slug"], json!("etl-extract/extract-hourly"));
         assert_eq!(item["created"], json!("2026-11-27T10:00:00.500000+00:00"));
-        assert_eq!(item["global_concurrency_limit"], json!({"id": "gcl", "name": format!("deployment:{DEP}"), "limit": 1,
-            "active": true, "active_slots": 1, "slot_decay_per_second": 0.0, "over_limit": true}));
-        assert_eq!(item["tag_concurrency_limits"], json!([
-            {"id": "v1-etl", "name": "tag:etl", "limit": 5, "active": false, "active_slots": 0, "slot_decay_per_second": 0.0, "over_limit": false},
-            {"id": "v1-critical", "name": "tag:critical", "limit": 1, "active": true, "active_slots": 1, "slot_decay_per_second": 0.0, "over_limit": true},
-        ]));
+        assert_eq!(
+            item["global_concurrency_limit"],
+            json!({"id": "gcl", "name": format!("deployment:{DEP}"), "limit": 1,
+            "active": true, "active_slots": 1, "slot_decay_per_second": 0.0, "over_limit": true})
+        );
+        assert_eq!(
+            item["tag_concurrency_limits"],
+            json!([
+                {"id": "v1-etl", "name": "tag:etl", "limit": 5, "active": false, "active_slots": 0, "slot_decay_per_second": 0.0, "over_limit": false},
+                {"id": "v1-critical", "name": "tag:critical", "limit": 1, "active": true, "active_slots": 1, "slot_decay_per_second": 0.0, "over_limit": true},
+            ])
+        );
         assert_eq!(item["concurrency_options"], json!({"collision_strategy": "ENQUEUE"}));
-        assert_eq!(item["schedules"][0]["schedule"], json!("interval 3600 seconds, anchor 2024-01-01T09:30:15.492230+00:00, timezone UTC"));
+        assert_eq!(
+            item["schedules"][0]["schedule"],
+            json!("interval 3600 seconds, anchor 2024-01-01T09:30:15.492230+00:00, timezone UTC")
+        );
         assert_eq!(item["schedules"][1]["active"], json!(false));
         assert_eq!(item["schedules"][1]["schedule_json"]["cron"], json!("0 6 * * *"));
         assert_eq!(ctx.upstream_requests(), 3);
@@ -625,7 +665,10 @@ mod tests {
             body_for(&fake, "/api/deployments/filter"),
             json!({"deployments": {"paused": {"eq_": false}}, "sort": "NAME_ASC", "limit": 51, "offset": 0})
         );
-        assert_eq!(body_for(&fake, "/api/flows/filter"), json!({"flows": {"id": {"any_": [FLOW]}}, "limit": 1, "offset": 0}));
+        assert_eq!(
+            body_for(&fake, "/api/flows/filter"),
+            json!({"flows": {"id": {"any_": [FLOW]}}, "limit": 1, "offset": 0})
+        );
         assert_eq!(body_for(&fake, "/api/concurrency_limits/filter"), json!({"limit": 200, "offset": 0}));
     }
 
@@ -663,19 +706,35 @@ mod tests {
         assert_eq!(envelope["detail"], json!(true), "{envelope}");
         let item = &envelope["deployments"][0];
         let keys: Vec<&str> = item.as_object().unwrap().keys().map(String::as_str).skip(17).collect();
-        assert_eq!(keys, ["parameters", "parameter_openapi_schema", "job_variables", "recent_runs", "work_pool",
-                          "diagnostic_hints", "pull_steps", "entrypoint"]);
+        assert_eq!(
+            keys,
+            [
+                "parameters",
+                "parameter_openapi_schema",
+                "job_variables",
+                "recent_runs",
+                "work_pool",
+                "diagnostic_hints",
+                "pull_steps",
+                "entrypoint"
+            ]
+        );
         assert_eq!(item["parameter_openapi_schema"], json!({}));
-        assert_eq!(item["recent_runs"][0], json!({"id": "r1", "name": "late-one", "state": "Late",
-                                                   "created": "2026-11-27T09:00:00+00:00", "start_time": null}));
+        assert_eq!(
+            item["recent_runs"][0],
+            json!({"id": "r1", "name": "late-one", "state": "Late",
+                                                   "created": "2026-11-27T09:00:00+00:00", "start_time": null})
+        );
         assert_eq!(item["work_pool"]["active_workers"], json!(1));
         assert_eq!(item["work_pool"]["concurrency_limit"], json!(10));
         assert_eq!(item["work_pool"]["description"], json!("ETL"));
         assert_eq!(item["work_pool"]["work_queue_count"], json!(1));
         assert_eq!(
             item["diagnostic_hints"],
-            json!([format!("Deployment concurrency limit 'deployment:{DEP}' is likely blocking runs: 1 recent run(s) are \
-                            Running against limit=1, and 1 recent run(s) are Late for this deployment.")])
+            json!([format!(
+                "Deployment concurrency limit 'deployment:{DEP}' is likely blocking runs: 1 recent run(s) are \
+                            Running against limit=1, and 1 recent run(s) are Late for this deployment."
+            )])
         );
         assert_eq!(ctx.upstream_requests(), 7);
         assert_eq!(
@@ -695,20 +754,32 @@ mod tests {
         let many: Vec<Value> = (0..200)
             .map(|i| json!({"id": format!("a{i}"), "name": "a", "state_name": "Completed", "deployment_id": DEP}))
             .collect();
-        let fake = upstream(json!([deployment(DEP, "a"), deployment(DEP2, "b")])).on("POST", "/api/flow_runs/filter", 200, json!(many));
+        let fake = upstream(json!([deployment(DEP, "a"), deployment(DEP2, "b")])).on(
+            "POST",
+            "/api/flow_runs/filter",
+            200,
+            json!(many),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_deployments", json!({"filter": {"id": {"any_": [DEP, DEP2]}}}));
         let deployments = structured(&result)["deployments"].as_array().unwrap().clone();
         assert_eq!(deployments[0]["recent_runs"].as_array().unwrap().len(), 10);
         assert_eq!(deployments[1]["recent_runs"].as_array().unwrap().len(), 10, "read on its own");
-        let runs: Vec<Value> = bodies(&fake).into_iter().filter(|(p, _)| p == "/api/flow_runs/filter").map(|(_, b)| b).collect();
+        let runs: Vec<Value> =
+            bodies(&fake).into_iter().filter(|(p, _)| p == "/api/flow_runs/filter").map(|(_, b)| b).collect();
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0]["limit"], json!(200));
-        assert_eq!(runs[1], json!({"flow_runs": {"deployment_id": {"any_": [DEP2]}}, "sort": "START_TIME_DESC", "limit": 10, "offset": 0}));
+        assert_eq!(
+            runs[1],
+            json!({"flow_runs": {"deployment_id": {"any_": [DEP2]}}, "sort": "START_TIME_DESC", "limit": 10, "offset": 0})
+        );
         // The pool could not be read (no routes): the deployment still comes back, with a hint.
         assert_eq!(deployments[1]["work_pool"], json!(null));
         let hints = deployments[1]["diagnostic_hints"].as_array().unwrap();
-        assert!(hints.iter().any(|h| h.as_str().unwrap().starts_with("Work pool 'process-pool' could not be read: 404")), "{hints:?}");
+        assert!(
+            hints.iter().any(|h| h.as_str().unwrap().starts_with("Work pool 'process-pool' could not be read: 404")),
+            "{hints:?}"
+        );
     }
 
     #[test]
@@ -720,7 +791,12 @@ mod tests {
         let envelope = structured(&result);
         assert_eq!(envelope["deployments"], json!([]));
         assert!(envelope.get("detail").is_none());
-        assert!(envelope["error"].as_str().unwrap().starts_with("Failed to fetch deployments: unknown filter key `bogus`; allowed: "));
+        assert!(
+            envelope["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("Failed to fetch deployments: unknown filter key `bogus`; allowed: ")
+        );
         let result = run(&ctx, "get_deployments", json!({"filter": {"id": {"any_": ["not-a-uuid"]}}}));
         assert!(structured(&result)["error"].as_str().unwrap().contains("not a valid UUID"));
         assert!(fake.requests().is_empty());
@@ -732,8 +808,14 @@ mod tests {
             describe_schedule(&json!({"cron": "0 6 * * *", "timezone": "America/New_York", "day_or": true})),
             "cron \"0 6 * * *\", timezone America/New_York, day_or true"
         );
-        assert_eq!(describe_schedule(&json!({"cron": "* * * * *", "timezone": null})), "cron \"* * * * *\", timezone none, day_or true");
-        assert_eq!(describe_schedule(&json!({"interval": 90.5, "timezone": "UTC"})), "interval 90.5 seconds, timezone UTC");
+        assert_eq!(
+            describe_schedule(&json!({"cron": "* * * * *", "timezone": null})),
+            "cron \"* * * * *\", timezone none, day_or true"
+        );
+        assert_eq!(
+            describe_schedule(&json!({"interval": 90.5, "timezone": "UTC"})),
+            "interval 90.5 seconds, timezone UTC"
+        );
         assert_eq!(
             describe_schedule(&json!({"rrule": "DTSTART:20200101T000000\nFREQ=WEEKLY;BYDAY=MO", "timezone": "UTC"})),
             "rrule \"DTSTART:20200101T000000\\nFREQ=WEEKLY;BYDAY=MO\", timezone UTC"

@@ -1,9 +1,9 @@
 //! `get_flow_run_logs`: the log lines of one flow run, oldest first.
 
+use futures::future::try_join_all;
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use futures::future::try_join_all;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -113,7 +113,11 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
 
 /// The first `rows` log lines matching `query`, in pages of at most [`SERVER_PAGE_MAX`]: the
 /// first page alone (most runs fit in it); when it comes back full, the rest concurrently.
-async fn earliest_lines<F: Fetch>(prefect: &PrefectClient<'_, F>, query: &Value, rows: usize) -> Result<Vec<LogRecord>, PrefectError> {
+async fn earliest_lines<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    query: &Value,
+    rows: usize,
+) -> Result<Vec<LogRecord>, PrefectError> {
     let page = |offset: usize| {
         let mut body = query.clone();
         body["limit"] = json!(SERVER_PAGE_MAX.min(rows - offset));
@@ -166,9 +170,11 @@ mod tests {
             let (limit, offset) = (body["limit"].as_u64().unwrap() as usize, body["offset"].as_u64().unwrap() as usize);
             let rows: Vec<Value> = (offset..total.min(offset + limit))
                 .map(|i| (i, [20, 40, 25][i % 3]))
-                .map(|(i, level)| json!({"id": format!("l{i}"), "name": "prefect.flow_runs", "level": level,
+                .map(|(i, level)| {
+                    json!({"id": format!("l{i}"), "name": "prefect.flow_runs", "level": level,
                                 "message": format!("line {i}"), "timestamp": "2026-11-27T10:00:00.5Z",
-                                "flow_run_id": RUN, "task_run_id": null}))
+                                "flow_run_id": RUN, "task_run_id": null})
+                })
                 .collect();
             (200, json!(rows))
         })
@@ -240,7 +246,13 @@ mod tests {
             let fake = FakeUpstream::new();
             let (envelope, requests) = logs(&fake, json!({"flow_run_id": id}));
             assert_eq!(
-                (&envelope["success"], &envelope["flow_run_id"], &envelope["logs"], &envelope["truncated"], &envelope["limit"]),
+                (
+                    &envelope["success"],
+                    &envelope["flow_run_id"],
+                    &envelope["logs"],
+                    &envelope["truncated"],
+                    &envelope["limit"]
+                ),
                 (&json!(false), &json!(id), &json!([]), &json!(false), &json!(100))
             );
             let error = envelope["error"].as_str().unwrap();

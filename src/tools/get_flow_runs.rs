@@ -165,10 +165,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
 }
 
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRuns, String> {
-    let filter = params.filter.map(|f| f.0).filter(|f| !f.is_empty());
-    if let Some(filter) = &filter {
-        filter::validate(filter, &filter::FLOW_RUN_FILTER)?;
-    }
+    let filter = filter::checked(params.filter, &filter::FLOW_RUN_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
@@ -283,17 +280,31 @@ mod tests {
         FakeUpstream::new()
             .on("POST", "/api/flow_runs/filter", 200, runs)
             .on("POST", "/api/flows/filter", 200, json!([{"id": FLOW, "name": "etl", "tags": []}]))
-            .on("POST", "/api/deployments/filter", 200, json!([{"id": DEPLOYMENT, "name": "nightly", "description": null,
-                "flow_id": FLOW, "tags": null, "paused": true, "parameters": {}}]))
-            .on("POST", "/api/work_pools/filter", 200, json!([{"id": "p1", "name": "pool", "type": "process",
-                "status": "READY", "is_paused": false, "concurrency_limit": null}]))
+            .on(
+                "POST",
+                "/api/deployments/filter",
+                200,
+                json!([{"id": DEPLOYMENT, "name": "nightly", "description": null,
+                "flow_id": FLOW, "tags": null, "paused": true, "parameters": {}}]),
+            )
+            .on(
+                "POST",
+                "/api/work_pools/filter",
+                200,
+                json!([{"id": "p1", "name": "pool", "type": "process",
+                "status": "READY", "is_paused": false, "concurrency_limit": null}]),
+            )
     }
 
     #[test]
     fn compact_runs_carry_flow_names_and_exact_truncation() {
         let fake = upstream(json!([run(RUN_A, Some(DEPLOYMENT), Some("pool")), run(RUN_B, None, None)]));
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        let result = super::super::testing::run(&ctx, "get_flow_runs", json!({"limit": 1, "filter": {"state": {"type": {"any_": ["FAILED"]}}}}));
+        let result = super::super::testing::run(
+            &ctx,
+            "get_flow_runs",
+            json!({"limit": 1, "filter": {"state": {"type": {"any_": ["FAILED"]}}}}),
+        );
         let envelope = structured(&result);
         assert_eq!(
             envelope,
@@ -319,7 +330,8 @@ mod tests {
     fn detail_by_id_summarises_deployment_and_pool_in_four_requests() {
         let fake = upstream(json!([run(RUN_A, Some(DEPLOYMENT), Some("pool")), run(RUN_B, None, None)]));
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        let result = super::super::testing::run(&ctx, "get_flow_runs", json!({"filter": {"id": {"any_": [RUN_A, RUN_B]}}}));
+        let result =
+            super::super::testing::run(&ctx, "get_flow_runs", json!({"filter": {"id": {"any_": [RUN_A, RUN_B]}}}));
         let envelope = structured(&result);
         assert_eq!(envelope["detail"], json!(true));
         let first = &envelope["flow_runs"][0];
@@ -331,7 +343,10 @@ mod tests {
             first["deployment"],
             json!({"id": DEPLOYMENT, "name": "nightly", "description": null, "flow_id": FLOW, "tags": [], "paused": true})
         );
-        assert_eq!(first["work_pool"], json!({"id": "p1", "name": "pool", "type": "process", "status": "READY", "is_paused": false}));
+        assert_eq!(
+            first["work_pool"],
+            json!({"id": "p1", "name": "pool", "type": "process", "status": "READY", "is_paused": false})
+        );
         let adhoc = &envelope["flow_runs"][1];
         assert_eq!((&adhoc["deployment"], &adhoc["work_pool"]), (&json!(null), &json!(null)));
         assert_eq!(ctx.upstream_requests(), 4);
@@ -370,7 +385,10 @@ mod tests {
             let result = super::super::testing::run(&ctx, "get_flow_runs", json!({"filter": filter}));
             let envelope = structured(&result);
             assert_eq!(result.is_error, Some(true));
-            assert_eq!((&envelope["success"], &envelope["count"], &envelope["flow_runs"]), (&json!(false), &json!(0), &json!([])));
+            assert_eq!(
+                (&envelope["success"], &envelope["count"], &envelope["flow_runs"]),
+                (&json!(false), &json!(0), &json!([]))
+            );
             let error = envelope["error"].as_str().unwrap();
             assert!(error.starts_with("Failed to fetch flow runs: ") && error.contains(named), "{error}");
         }

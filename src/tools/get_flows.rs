@@ -69,10 +69,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
 }
 
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flows, String> {
-    let filter = params.filter.map(|f| f.0).filter(|f| !f.is_empty());
-    if let Some(filter) = &filter {
-        filter::validate(filter, &filter::FLOW_FILTER)?;
-    }
+    let filter = filter::checked(params.filter, &filter::FLOW_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
     let query = Map::from_iter([
@@ -109,7 +106,12 @@ mod tests {
 
     #[test]
     fn shapes_flows_and_detects_truncation() {
-        let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!([flow("etl-a", json!(["prod"])), flow("etl-b", json!(null))]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/flows/filter",
+            200,
+            json!([flow("etl-a", json!(["prod"])), flow("etl-b", json!(null))]),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_flows", json!({"limit": 1, "filter": {"name": {"like_": "etl"}}}));
         assert_eq!(
@@ -120,7 +122,10 @@ mod tests {
             ]})
         );
         assert_eq!(text(&result), structured(&result).to_string());
-        assert_eq!(fake.body(0), json!({"flows": {"name": {"like_": "etl"}}, "sort": "NAME_ASC", "limit": 2, "offset": 0}));
+        assert_eq!(
+            fake.body(0),
+            json!({"flows": {"name": {"like_": "etl"}}, "sort": "NAME_ASC", "limit": 2, "offset": 0})
+        );
         assert_eq!(ctx.upstream_requests(), 1);
     }
 
@@ -161,11 +166,14 @@ mod tests {
 
     #[test]
     fn upstream_failures_become_envelope_errors() {
-        let fake = FakeUpstream::new()
-            .failing("POST", "/api/flows/filter", FetchError::Network("connection refused".into()));
+        let fake =
+            FakeUpstream::new().failing("POST", "/api/flows/filter", FetchError::Network("connection refused".into()));
         let ctx = context(&fake, "http://127.0.0.1:9/api");
         let result = run(&ctx, "get_flows", json!({}));
         let error = structured(&result)["error"].as_str().unwrap().to_owned();
-        assert_eq!(error, "Failed to fetch flows: Prefect API unreachable at 127.0.0.1: connection refused; check the API URL and that the server is up");
+        assert_eq!(
+            error,
+            "Failed to fetch flows: Prefect API unreachable at 127.0.0.1: connection refused; check the API URL and that the server is up"
+        );
     }
 }

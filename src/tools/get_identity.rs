@@ -127,7 +127,10 @@ async fn server_identity<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<Ser
     Ok(ServerIdentity { api_url: prefect.api_url().to_owned(), version: Some(version) })
 }
 
-async fn cloud_identity<F: Fetch>(prefect: &PrefectClient<'_, F>, cloud: CloudWorkspace) -> Result<CloudIdentity, String> {
+async fn cloud_identity<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    cloud: CloudWorkspace,
+) -> Result<CloudIdentity, String> {
     super::require_cloud_api_key(prefect)?;
     let account_path = format!("accounts/{}", cloud.account_id);
     let workspace_path = format!("{account_path}/workspaces/{}", cloud.workspace_id);
@@ -188,8 +191,18 @@ mod tests {
     #[test]
     fn cloud_identity_uses_account_level_endpoints() {
         let fake = FakeUpstream::new()
-            .on("GET", "/api/me/", 200, json!({"id": "u1", "email": "a@b.c", "handle": "ab", "first_name": "A", "last_name": null}))
-            .on("GET", "/api/accounts/acc", 200, json!({"name": "Acme", "plan_type": "PRO", "plan_tier": 2, "features": ["x"], "self_serve": true}))
+            .on(
+                "GET",
+                "/api/me/",
+                200,
+                json!({"id": "u1", "email": "a@b.c", "handle": "ab", "first_name": "A", "last_name": null}),
+            )
+            .on(
+                "GET",
+                "/api/accounts/acc",
+                200,
+                json!({"name": "Acme", "plan_type": "PRO", "plan_tier": 2, "features": ["x"], "self_serve": true}),
+            )
             .on("GET", "/api/accounts/acc/workspaces/ws", 200, json!({"name": "prod", "description": "Production"}));
         let credentials = Credentials {
             api_url: url::Url::parse("https://cloud.test/api/accounts/acc/workspaces/ws").unwrap(),

@@ -8,8 +8,8 @@ use std::borrow::Cow;
 
 use rmcp::model::{CallToolResult, Tool};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use serde_json::{Value, json};
 
 pub const NAME: &str = "get_object_schema";
@@ -109,11 +109,34 @@ mod tests {
     use serde_json::json;
 
     const DEFS: [&str; 28] = [
-        "CallWebhook", "CancelFlowRun", "ChangeFlowRunState", "CompoundTrigger", "DeclareIncident", "DeleteFlowRun",
-        "DoNothing", "EventTrigger", "MetricTrigger", "MetricTriggerOperator", "MetricTriggerQuery", "PauseAutomation",
-        "PauseDeployment", "PauseWorkPool", "PauseWorkQueue", "PrefectMetric", "ResourceSpecification",
-        "ResumeAutomation", "ResumeDeployment", "ResumeFlowRun", "ResumeWorkPool", "ResumeWorkQueue", "RunDeployment",
-        "SendNotification", "SequenceTrigger", "StateType", "SuspendFlowRun", "UnknownAction",
+        "CallWebhook",
+        "CancelFlowRun",
+        "ChangeFlowRunState",
+        "CompoundTrigger",
+        "DeclareIncident",
+        "DeleteFlowRun",
+        "DoNothing",
+        "EventTrigger",
+        "MetricTrigger",
+        "MetricTriggerOperator",
+        "MetricTriggerQuery",
+        "PauseAutomation",
+        "PauseDeployment",
+        "PauseWorkPool",
+        "PauseWorkQueue",
+        "PrefectMetric",
+        "ResourceSpecification",
+        "ResumeAutomation",
+        "ResumeDeployment",
+        "ResumeFlowRun",
+        "ResumeWorkPool",
+        "ResumeWorkQueue",
+        "RunDeployment",
+        "SendNotification",
+        "SequenceTrigger",
+        "StateType",
+        "SuspendFlowRun",
+        "UnknownAction",
     ];
 
     #[test]

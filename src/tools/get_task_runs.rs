@@ -115,10 +115,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
 }
 
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<TaskRuns, String> {
-    let filter = params.filter.map(|f| f.0).filter(|f| !f.is_empty());
-    if let Some(filter) = &filter {
-        filter::validate(filter, &filter::TASK_RUN_FILTER)?;
-    }
+    let filter = filter::checked(params.filter, &filter::TASK_RUN_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
     let query = Map::from_iter([
@@ -171,8 +168,12 @@ mod tests {
 
     #[test]
     fn shapes_task_runs_with_retry_counts() {
-        let fake = FakeUpstream::new().on("POST", "/api/task_runs/filter", 200, json!([
-            task_run("fetch-rows", json!(3), json!(null)), task_run("load", json!(0), json!("done"))]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/task_runs/filter",
+            200,
+            json!([task_run("fetch-rows", json!(3), json!(null)), task_run("load", json!(0), json!("done"))]),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_task_runs", json!({"filter": {"name": {"like_": "fetch"}}}));
         let envelope = structured(&result);
@@ -184,7 +185,10 @@ mod tests {
                    "start_time": "2026-11-27T10:00:00+00:00", "end_time": "2026-11-27T10:00:01.250000+00:00", "duration": 1.25,
                    "task_inputs": {}, "tags": [], "cache_expiration": null, "cache_key": null, "retry_count": 2, "max_retries": 2})
         );
-        assert_eq!((&envelope["task_runs"][1]["retry_count"], &envelope["task_runs"][1]["state_message"]), (&json!(0), &json!("done")));
+        assert_eq!(
+            (&envelope["task_runs"][1]["retry_count"], &envelope["task_runs"][1]["state_message"]),
+            (&json!(0), &json!("done"))
+        );
         let keys: Vec<_> = envelope.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["success", "count", "task_runs", "truncated", "error"]);
         assert_eq!((&envelope["count"], &envelope["truncated"]), (&json!(2), &json!(false)));
@@ -197,8 +201,12 @@ mod tests {
 
     #[test]
     fn limit_probe_reports_truncation() {
-        let fake = FakeUpstream::new().on("POST", "/api/task_runs/filter", 200, json!([
-            task_run("a", json!(1), json!(null)), task_run("bb", json!(null), json!(null))]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/task_runs/filter",
+            200,
+            json!([task_run("a", json!(1), json!(null)), task_run("bb", json!(null), json!(null))]),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_task_runs", json!({"limit": 1}));
         assert_eq!((&structured(&result)["count"], &structured(&result)["truncated"]), (&json!(1), &json!(true)));
@@ -209,7 +217,9 @@ mod tests {
     fn bad_filters_fail_before_any_request() {
         let fake = FakeUpstream::new();
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        for (filter, named) in [(json!({"state": {"kind": "FAILED"}}), "`state.kind`"), (json!({"id": {"any_": ["x"]}}), "`id.any_`")] {
+        for (filter, named) in
+            [(json!({"state": {"kind": "FAILED"}}), "`state.kind`"), (json!({"id": {"any_": ["x"]}}), "`id.any_`")]
+        {
             let result = run(&ctx, "get_task_runs", json!({"filter": filter}));
             let envelope = structured(&result);
             assert_eq!((&envelope["success"], &envelope["task_runs"]), (&json!(false), &json!([])));

@@ -62,15 +62,14 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
 }
 
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<WorkPools, String> {
-    let filter = params.filter.map(|f| f.0).filter(|f| !f.is_empty());
-    if let Some(filter) = &filter {
-        filter::validate(filter, &filter::WORK_POOL_FILTER)?;
-    }
+    let filter = filter::checked(params.filter, &filter::WORK_POOL_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
     let body = Map::from_iter([("work_pools".to_owned(), filter.map_or(Value::Null, Value::Object))]);
     let (records, truncated): (Vec<PoolRecord>, bool) =
-        first_page(&prefect, "work_pools/filter", body, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
+        first_page(&prefect, "work_pools/filter", body, params.limit.get() as usize)
+            .await
+            .map_err(|e| e.to_string())?;
     let work_pools = if detail {
         let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
         let extras = fetch_all_extras(&prefect, &names).await;
@@ -102,8 +101,12 @@ mod tests {
 
     #[test]
     fn compact_by_default_with_exact_truncation() {
-        let fake = FakeUpstream::new()
-            .on("POST", "/api/work_pools/filter", 200, json!([pool("a", "READY", json!(5)), pool("b", "NOT_READY", json!(null))]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/work_pools/filter",
+            200,
+            json!([pool("a", "READY", json!(5)), pool("b", "NOT_READY", json!(null))]),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_work_pools", json!({"limit": 1, "filter": {"type": {"any_": ["process"]}}}));
         assert_eq!(
@@ -133,9 +136,26 @@ mod tests {
         assert_eq!(envelope["detail"], json!(true));
         let item = &envelope["work_pools"][0];
         let keys: Vec<&str> = item.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["id", "name", "type", "status", "is_paused", "concurrency_limit", "work_queues",
-                          "work_queue_count", "active_workers", "diagnostic_hints", "description"]);
-        assert_eq!(item["work_queues"][0], json!({"id": "q1", "name": "critical", "concurrency_limit": 2, "priority": 1, "is_paused": false}));
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "name",
+                "type",
+                "status",
+                "is_paused",
+                "concurrency_limit",
+                "work_queues",
+                "work_queue_count",
+                "active_workers",
+                "diagnostic_hints",
+                "description"
+            ]
+        );
+        assert_eq!(
+            item["work_queues"][0],
+            json!({"id": "q1", "name": "critical", "concurrency_limit": 2, "priority": 1, "is_paused": false})
+        );
         assert_eq!(item["work_queue_count"], json!(2));
         assert_eq!(item["active_workers"], json!(1));
         assert_eq!(item["description"], json!(null));
@@ -175,7 +195,8 @@ mod tests {
 
     #[test]
     fn a_failing_queue_read_fails_the_detail_call() {
-        let fake = FakeUpstream::new().on("POST", "/api/work_pools/filter", 200, json!([pool("a", "READY", json!(null))]));
+        let fake =
+            FakeUpstream::new().on("POST", "/api/work_pools/filter", 200, json!([pool("a", "READY", json!(null))]));
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_work_pools", json!({"filter": {"id": {"any_": [POOL_ID]}}}));
         let error = structured(&result)["error"].as_str().unwrap().to_owned();

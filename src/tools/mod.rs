@@ -127,7 +127,11 @@ pub fn definitions<F: Fetch>(ctx: &ToolContext<'_, F>) -> Vec<Tool> {
 }
 
 /// Runs tool `name`; `None` when there is no such tool.
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, name: &str, arguments: Option<JsonObject>) -> Option<CallToolResult> {
+pub async fn call<F: Fetch>(
+    ctx: &ToolContext<'_, F>,
+    name: &str,
+    arguments: Option<JsonObject>,
+) -> Option<CallToolResult> {
     Some(match name {
         orientation::NAME => invoke(name, arguments, |p| async { orientation::call(p) }).await,
         get_identity::NAME => invoke(name, arguments, |p| get_identity::call(ctx, p)).await,
@@ -252,10 +256,16 @@ fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, String>) -> 
 }
 
 /// [`respond`] for envelopes whose failure form is not `T::default()` (e.g. it echoes arguments).
-fn respond_or<T: Serialize>(prefix: &str, outcome: Result<T, String>, on_failure: impl FnOnce() -> T) -> CallToolResult {
+fn respond_or<T: Serialize>(
+    prefix: &str,
+    outcome: Result<T, String>,
+    on_failure: impl FnOnce() -> T,
+) -> CallToolResult {
     let (envelope, failed) = match outcome {
         Ok(data) => (Envelope { success: true, data, error: None }, false),
-        Err(reason) => (Envelope { success: false, data: on_failure(), error: Some(format!("{prefix}{reason}")) }, true),
+        Err(reason) => {
+            (Envelope { success: false, data: on_failure(), error: Some(format!("{prefix}{reason}")) }, true)
+        }
     };
     let value = serde_json::to_value(&envelope).expect("tool results serialise to JSON");
     if failed { CallToolResult::structured_error(value) } else { CallToolResult::structured(value) }
@@ -344,7 +354,9 @@ mod tests {
 
     #[test]
     fn cloud_and_docs_tools_are_listed_per_request() {
-        let names = |ctx: &ToolContext<'_, FakeUpstream>| definitions(ctx).iter().map(|t| t.name.to_string()).collect::<Vec<_>>();
+        let names = |ctx: &ToolContext<'_, FakeUpstream>| {
+            definitions(ctx).iter().map(|t| t.name.to_string()).collect::<Vec<_>>()
+        };
         let fake = FakeUpstream::new();
         let oss = names(&context(&fake, "http://127.0.0.1:4200/api"));
         assert_eq!(oss.len(), 12);
@@ -394,7 +406,12 @@ mod tests {
 
     #[test]
     fn workspace_id_switches_cloud_workspace() {
-        let fake = FakeUpstream::new().on("POST", "/api/accounts/acc/workspaces/5f3b3c1e-8f7a-4c2e-9d7b-1a2b3c4d5e6f/flows/filter", 200, json!([]));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/accounts/acc/workspaces/5f3b3c1e-8f7a-4c2e-9d7b-1a2b3c4d5e6f/flows/filter",
+            200,
+            json!([]),
+        );
         let ctx = context(&fake, "https://api.prefect.cloud/api/accounts/acc/workspaces/ws");
         let result = run(&ctx, "get_flows", json!({"workspace_id": "5f3b3c1e-8f7a-4c2e-9d7b-1a2b3c4d5e6f"}));
         assert_eq!(structured(&result)["success"], json!(true), "{:?}", result);

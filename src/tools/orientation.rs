@@ -71,7 +71,14 @@ mod tests {
         assert_eq!(result.is_error, Some(false));
         let guide = text(&result);
         assert_eq!(structured(&result), &json!({"result": guide}));
-        for needle in ["read-only", "prefect` CLI", "get_object_schema", "docs_search_prefect", "docs_get_release_notes", "execution_plans_publish"] {
+        for needle in [
+            "read-only",
+            "prefect` CLI",
+            "get_object_schema",
+            "docs_search_prefect",
+            "docs_get_release_notes",
+            "execution_plans_publish",
+        ] {
             assert!(guide.contains(needle), "{needle}");
         }
         assert!(fake.requests().is_empty());

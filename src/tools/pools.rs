@@ -80,7 +80,8 @@ const PAGE: usize = 200;
 /// Reads the queues and workers of pool `name` (two concurrent requests).
 pub async fn fetch_extras<F: Fetch>(prefect: &PrefectClient<'_, F>, name: &str) -> Result<PoolExtras, PrefectError> {
     let pool = path_segment(name);
-    let (queues_path, workers_path) = (format!("work_pools/{pool}/queues/filter"), format!("work_pools/{pool}/workers/filter"));
+    let (queues_path, workers_path) =
+        (format!("work_pools/{pool}/queues/filter"), format!("work_pools/{pool}/workers/filter"));
     let body = json!({"limit": PAGE, "offset": 0});
     let (queues, workers) = futures::try_join!(
         prefect.post::<Vec<WorkQueueInfo>, _>(&queues_path, &body),
@@ -170,7 +171,13 @@ mod tests {
     use super::*;
 
     fn queue(name: &str, limit: Option<i64>, paused: bool) -> WorkQueueInfo {
-        WorkQueueInfo { id: format!("id-{name}"), name: name.into(), concurrency_limit: limit, priority: 1, is_paused: paused }
+        WorkQueueInfo {
+            id: format!("id-{name}"),
+            name: name.into(),
+            concurrency_limit: limit,
+            priority: 1,
+            is_paused: paused,
+        }
     }
 
     #[test]
@@ -178,7 +185,10 @@ mod tests {
         let queues = [queue("critical", Some(2), false), queue("backlog", None, true), queue("both", Some(1), true)];
         let hints = queue_hints(&queues, 1);
         assert_eq!(hints.len(), 4);
-        assert!(hints[0].starts_with("Work queue 'critical' has concurrency_limit=2. If runs") && hints[0].contains("likely bottleneck"));
+        assert!(
+            hints[0].starts_with("Work queue 'critical' has concurrency_limit=2. If runs")
+                && hints[0].contains("likely bottleneck")
+        );
         assert_eq!(hints[1], "Work queue 'backlog' is paused; runs assigned to it will not start.");
         assert!(hints[2].starts_with("Work queue 'both' is paused"));
         assert!(hints[3].starts_with("Work queue 'both' has concurrency_limit=1."));

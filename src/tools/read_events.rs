@@ -241,7 +241,12 @@ mod tests {
                         {"prefect.resource.id": "prefect.flow.3", "prefect.resource.role": "flow", "prefect.resource.name": "etl"}],
             "payload": {"validated_state": {"type": "FAILED", "name": "Completed", "message": "done"}},
             "follows": "e0"});
-        let fake = FakeUpstream::new().on("POST", "/api/events/filter", 200, json!({"events": [full], "total": 1, "next_page": null}));
+        let fake = FakeUpstream::new().on(
+            "POST",
+            "/api/events/filter",
+            200,
+            json!({"events": [full], "total": 1, "next_page": null}),
+        );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "read_events", json!({}));
         assert_eq!(
@@ -263,22 +268,51 @@ mod tests {
     fn only_given_bounds_and_the_prefix_are_sent() {
         let fake = FakeUpstream::new().on("POST", "/api/events/filter", 200, page(0, 0, 0, None));
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        let result = run(&ctx, "read_events", json!({"occurred_before": "2026-11-01T00:00:00Z", "event_type_prefix": "prefect.deployment", "limit": 5}));
+        let result = run(
+            &ctx,
+            "read_events",
+            json!({"occurred_before": "2026-11-01T00:00:00Z", "event_type_prefix": "prefect.deployment", "limit": 5}),
+        );
         assert_eq!(structured(&result)["events"], json!([]));
-        assert_eq!(fake.body(0), json!({"filter": {"occurred": {"until": "2026-11-01T00:00:00Z"}, "event": {"prefix": ["prefect.deployment"]}}, "limit": 5}));
+        assert_eq!(
+            fake.body(0),
+            json!({"filter": {"occurred": {"until": "2026-11-01T00:00:00Z"}, "event": {"prefix": ["prefect.deployment"]}}, "limit": 5})
+        );
         let fake = FakeUpstream::new().on("POST", "/api/events/filter", 200, page(0, 0, 0, None));
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        run(&ctx, "read_events", json!({"occurred_after": "yesterday", "occurred_before": "2026-11-01T00:00:00Z", "event_type_prefix": ""}));
-        assert_eq!(fake.body(0)["filter"], json!({"occurred": {"since": "yesterday", "until": "2026-11-01T00:00:00Z"}}));
+        run(
+            &ctx,
+            "read_events",
+            json!({"occurred_after": "yesterday", "occurred_before": "2026-11-01T00:00:00Z", "event_type_prefix": ""}),
+        );
+        assert_eq!(
+            fake.body(0)["filter"],
+            json!({"occurred": {"since": "yesterday", "until": "2026-11-01T00:00:00Z"}})
+        );
     }
 
     #[test]
     fn pages_are_followed_on_the_configured_host_until_the_limit() {
         // The server names another host in its links; the client stays on its own.
         let fake = FakeUpstream::new()
-            .on("POST", "/api/events/filter", 200, page(0, 50, 173, Some("http://internal:4200/api/events/filter/next?page-token=a+b=")))
-            .on("GET", "/api/events/filter/next?page-token=a%2Bb=", 200, page(50, 100, 173, Some("http://internal:4200/api/events/filter/next?page-token=c")))
-            .on("GET", "/api/events/filter/next?page-token=c", 200, page(100, 150, 173, Some("http://internal:4200/api/events/filter/next?page-token=d")));
+            .on(
+                "POST",
+                "/api/events/filter",
+                200,
+                page(0, 50, 173, Some("http://internal:4200/api/events/filter/next?page-token=a+b=")),
+            )
+            .on(
+                "GET",
+                "/api/events/filter/next?page-token=a%2Bb=",
+                200,
+                page(50, 100, 173, Some("http://internal:4200/api/events/filter/next?page-token=c")),
+            )
+            .on(
+                "GET",
+                "/api/events/filter/next?page-token=c",
+                200,
+                page(100, 150, 173, Some("http://internal:4200/api/events/filter/next?page-token=d")),
+            );
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "read_events", json!({"limit": 120}));
         let envelope = structured(&result);
@@ -287,11 +321,14 @@ mod tests {
         assert_eq!(envelope["truncated"], json!(true));
         assert_eq!(envelope["events"][119]["id"], json!("e119"));
         let urls: Vec<String> = fake.requests().iter().map(|r| r.uri().to_string()).collect();
-        assert_eq!(urls, [
-            "http://127.0.0.1:4200/api/events/filter",
-            "http://127.0.0.1:4200/api/events/filter/next?page-token=a%2Bb=",
-            "http://127.0.0.1:4200/api/events/filter/next?page-token=c",
-        ]);
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:4200/api/events/filter",
+                "http://127.0.0.1:4200/api/events/filter/next?page-token=a%2Bb=",
+                "http://127.0.0.1:4200/api/events/filter/next?page-token=c",
+            ]
+        );
     }
 
     #[test]
@@ -314,7 +351,10 @@ mod tests {
         let result = run(&ctx, "read_events", json!({"occurred_after": "yesterday"}));
         assert_eq!(result.is_error, Some(true));
         let envelope = structured(&result);
-        assert_eq!((envelope["count"].clone(), envelope["events"].clone(), envelope["total"].clone()), (json!(0), json!([]), json!(0)));
+        assert_eq!(
+            (envelope["count"].clone(), envelope["events"].clone(), envelope["total"].clone()),
+            (json!(0), json!([]), json!(0))
+        );
         let error = envelope["error"].as_str().unwrap();
         assert!(error.starts_with("Failed to fetch events: 422") && error.contains("filter.occurred.since"), "{error}");
     }
@@ -323,7 +363,9 @@ mod tests {
     fn limit_is_bounded() {
         let fake = FakeUpstream::new();
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        assert!(text(&run(&ctx, "read_events", json!({"limit": 501}))).contains("limit: expected an integer from 1 to 500"));
+        assert!(
+            text(&run(&ctx, "read_events", json!({"limit": 501}))).contains("limit: expected an integer from 1 to 500")
+        );
         assert_eq!(ctx.upstream_requests(), 0);
     }
 }

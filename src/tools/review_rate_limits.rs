@@ -112,7 +112,12 @@ impl fmt::Display for DateTimeArg {
         }
         if let Some(offset) = offset {
             let sign = if offset.is_negative() { '-' } else { '+' };
-            write!(f, "{sign}{:02}:{:02}", offset.whole_hours().unsigned_abs(), offset.minutes_past_hour().unsigned_abs())?;
+            write!(
+                f,
+                "{sign}{:02}:{:02}",
+                offset.whole_hours().unsigned_abs(),
+                offset.minutes_past_hour().unsigned_abs()
+            )?;
         }
         Ok(())
     }
