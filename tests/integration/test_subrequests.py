@@ -1,0 +1,54 @@
+"""Subrequest budget: every tool's default call, and detail-by-id where a tool has it, stays
+within 5 Prefect requests (Cloudflare's free plan allows 50 per invocation). The dashboard is
+the one fan-out: five exact run counts plus pools, limits and queues, all sent at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import call_counting_upstream
+from mcp_client import EXPECTED_TOOLS
+
+BUDGET = 5
+DASHBOARD_BUDGET = 8
+NO_PREFECT = {"orientation", "get_object_schema"}
+
+
+def first_id(prefect, path: str, body: dict | None = None) -> str:
+    return prefect.rest("POST", path, body or {"limit": 1})[0]["id"]
+
+
+def default_arguments(prefect) -> dict[str, dict]:
+    arguments = {name: {} for name in EXPECTED_TOOLS}
+    arguments["get_object_schema"] = {"object_type": "automation"}
+    verbose_run = prefect.manifest["verbose_flow_run"]
+    arguments["get_flow_run_logs"] = {"flow_run_id": prefect.manifest["flow_runs"][verbose_run]["id"]}
+    return arguments
+
+
+def detail_arguments(prefect) -> dict[str, dict]:
+    by_id = lambda path: {"filter": {"id": {"any_": [first_id(prefect, path)]}}}  # noqa: E731
+    return {
+        "get_deployments": by_id("deployments/filter"),
+        "get_flow_runs": by_id("flow_runs/filter"),
+        "get_work_pools": by_id("work_pools/filter"),
+        "get_automations": by_id("automations/filter"),
+    }
+
+
+@pytest.mark.parametrize("tool", EXPECTED_TOOLS)
+def test_default_call_within_budget(worker_with_secrets, prefect, tool):
+    requests, result = call_counting_upstream(worker_with_secrets, tool, default_arguments(prefect)[tool])
+    if tool in NO_PREFECT:
+        assert requests == 0
+    else:
+        assert result["success"] is True, result
+        assert 1 <= requests <= (DASHBOARD_BUDGET if tool == "get_dashboard" else BUDGET), requests
+
+
+@pytest.mark.parametrize("tool", ["get_deployments", "get_flow_runs", "get_work_pools", "get_automations"])
+def test_detail_call_within_budget(worker_with_secrets, prefect, tool):
+    requests, result = call_counting_upstream(worker_with_secrets, tool, detail_arguments(prefect)[tool])
+    assert result["success"] is True and result["detail"] is True and result["count"] == 1, result
+    # Full work-pool detail (queues and workers) adds two requests to a deployment's detail.
+    assert 1 <= requests <= (BUDGET + 2 if tool == "get_deployments" else BUDGET), requests
