@@ -7,6 +7,7 @@
 //! and say in `error` what went wrong and what to do about it.
 
 pub mod args;
+pub mod budget;
 pub mod filter;
 pub mod format;
 pub mod paging;
@@ -267,7 +268,8 @@ fn respond_or<T: Serialize>(
             (Envelope { success: false, data: on_failure(), error: Some(format!("{prefix}{reason}")) }, true)
         }
     };
-    let value = serde_json::to_value(&envelope).expect("tool results serialise to JSON");
+    let mut value = serde_json::to_value(&envelope).expect("tool results serialise to JSON");
+    budget::fit(&mut value);
     if failed { CallToolResult::structured_error(value) } else { CallToolResult::structured(value) }
 }
 

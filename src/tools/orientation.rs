@@ -23,11 +23,23 @@ use and who you are there.
 
 Where to look
 - get_identity: which server or Cloud workspace this is, and its version.
-- get_flows: registered flows, filterable by name, tags, id or whether they have deployments.
-- get_object_schema (when offered): the JSON schema of complex Prefect objects such as automations.
+- get_dashboard: one-call overview: run counts, work pools, every concurrency limit and who is at it.
+- get_deployments, get_flows, get_flow_runs, get_task_runs, get_work_pools, get_automations: lists, \
+compact by default; filtering by 1 to 5 ids (`{\"id\": {\"any_\": [...]}}`) returns full detail (recent runs, \
+parameters, work-pool queues and workers, trigger definitions, diagnostic hints).
+- get_flow_run_logs: a run's logs, oldest first, up to 1000 lines.
+- read_events: the event feed (last hour by default), filterable by event-type prefix and time range.
+- get_object_schema: the JSON schema of Prefect automations, for reading or drafting one.
+- review_rate_limits (Prefect Cloud only): when and which operation groups were throttled.
 - docs_search_prefect and docs_get_release_notes (when offered): Prefect documentation and release notes.
 - execution_plans_get_schema / execution_plans_publish belong to an experimental Prefect Cloud feature \
 that this server does not offer.
+
+Investigating
+- A failed or crashed run: get_flow_runs by id (state message, deployment, pool), then get_flow_run_logs \
+for the traceback, then get_task_runs filtered by flow_run_id for the failing task.
+- Late or stuck runs: get_dashboard for saturated limits, then get_deployments and get_work_pools by id \
+for concurrency, paused queues and workers.
 
 Habits that pay off
 - Filters are checked before anything is sent: an unknown key comes back as an error listing the keys \
