@@ -26,14 +26,40 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from harness import Worker, post_json  # noqa: E402
 
-CASES = [
-    ("tools/list", {"method": "tools/list"}),
-    ("orientation", {"method": "tools/call", "params": {"name": "orientation", "arguments": {}}}),
-    ("get_identity", {"method": "tools/call", "params": {"name": "get_identity", "arguments": {}}}),
-    ("get_flows (default)", {"method": "tools/call", "params": {"name": "get_flows", "arguments": {}}}),
-    ("get_flows (filter)", {"method": "tools/call", "params": {"name": "get_flows",
-                                                                 "arguments": {"filter": {"name": {"like_": "etl"}}}}}),
-]
+
+def call(name: str, arguments: dict | None = None) -> dict:
+    return {"method": "tools/call", "params": {"name": name, "arguments": arguments or {}}}
+
+
+def cases(url: str) -> list[tuple[str, dict]]:
+    """One default call per tool, plus detail-by-id calls; ids come from the server itself."""
+
+    def first_id(tool: str, key: str) -> str:
+        _, _, reply = post_json(url, {"jsonrpc": "2.0", "id": 0, **call(tool, {"limit": 1})})
+        return reply["result"]["structuredContent"][key][0]["id"]
+
+    by_id = lambda tool, key: call(tool, {"filter": {"id": {"any_": [first_id(tool, key)]}}})  # noqa: E731
+    return [
+        ("tools/list", {"method": "tools/list"}),
+        ("orientation", call("orientation")),
+        ("get_identity", call("get_identity")),
+        ("get_dashboard", call("get_dashboard")),
+        ("get_deployments", call("get_deployments")),
+        ("get_deployments (by id)", by_id("get_deployments", "deployments")),
+        ("get_flows", call("get_flows")),
+        ("get_flows (filter)", call("get_flows", {"filter": {"name": {"like_": "etl"}}})),
+        ("get_flow_runs", call("get_flow_runs")),
+        ("get_flow_runs (by id)", by_id("get_flow_runs", "flow_runs")),
+        ("get_flow_run_logs", call("get_flow_run_logs", {"flow_run_id": first_id("get_flow_runs", "flow_runs")})),
+        ("get_task_runs", call("get_task_runs")),
+        ("get_work_pools", call("get_work_pools")),
+        ("get_work_pools (by id)", by_id("get_work_pools", "work_pools")),
+        ("read_events", call("read_events")),
+        ("read_events (limit 120)", call("read_events", {"limit": 120})),
+        ("get_automations", call("get_automations")),
+        ("get_automations (by id)", by_id("get_automations", "automations")),
+        ("get_object_schema", call("get_object_schema", {"object_type": "automation"})),
+    ]
 
 
 def wasm_size() -> None:
@@ -75,11 +101,11 @@ def main() -> int:
         seed(url)
     worker = Worker("bench", {"PREFECT_API_URL": url}).wait_ready()
     try:
-        print(f"{'case':<22} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12}")
-        for name, body in CASES:
+        print(f"{'case':<26} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12}")
+        for name, body in cases(worker.url):
             timings, subrequests = measure(worker.url, body, args.requests)
             p90 = statistics.quantiles(timings, n=10)[-1]
-            print(f"{name:<22} {statistics.median(timings):>10.2f} {p90:>8.2f} {subrequests:>12}")
+            print(f"{name:<26} {statistics.median(timings):>10.2f} {p90:>8.2f} {subrequests:>12}")
     finally:
         worker.stop()
         if server:
