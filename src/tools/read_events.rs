@@ -138,9 +138,14 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Eve
     let total = first.total;
     let mut records = first.events;
     let mut next = first.next_page;
-    while records.len() < limit {
-        let Some(link) = next.take() else { break };
+    // Bounded even if a server answered short or empty pages forever.
+    let max_pages = limit.div_ceil(PAGE_SIZE);
+    for _ in 1..max_pages {
+        let Some(link) = next.take().filter(|_| records.len() < limit) else { break };
         let page = next_page(&prefect, &link).await?;
+        if page.events.is_empty() {
+            break;
+        }
         records.extend(page.events);
         next = page.next_page;
     }
@@ -289,6 +294,22 @@ mod tests {
             fake.body(0)["filter"],
             json!({"occurred": {"since": "yesterday", "until": "2026-11-01T00:00:00Z"}})
         );
+    }
+
+    #[test]
+    fn paging_is_bounded_when_pages_come_back_short() {
+        let link = Some("http://127.0.0.1:4200/api/events/filter/next?page-token=again");
+        let fake = FakeUpstream::new().on("POST", "/api/events/filter", 200, page(0, 1, 999, link)).on(
+            "GET",
+            "/api/events/filter/next",
+            200,
+            page(1, 2, 999, link),
+        );
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let result = run(&ctx, "read_events", json!({"limit": 120}));
+        assert_eq!(structured(&result)["success"], json!(true));
+        // 120 events at 50 a page take at most 3 requests, however short the pages are.
+        assert_eq!(ctx.upstream_requests(), 3);
     }
 
     #[test]
