@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod credentials;
 pub mod prefect;
+pub mod prompts;
 pub mod protocol;
 pub mod settings;
 pub mod tools;

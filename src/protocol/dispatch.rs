@@ -3,7 +3,7 @@
 use http::{HeaderMap, StatusCode};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CompleteResult, CompletionInfo, DiscoverResult, EmptyResult, ErrorCode,
-    ErrorData, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ErrorData, GetPromptRequestParams, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ServerCapabilities, ServerResult,
 };
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::era::{self, Era, SUPPORTED_VERSIONS};
 use crate::credentials;
 use crate::prefect::Fetch;
+use crate::prompts;
 use crate::settings::Settings;
 use crate::tools::{self, ToolContext};
 
@@ -188,10 +189,16 @@ async fn answer<F: Fetch>(
                 )),
             }
         }
-        // No prompts or resources yet: empty lists, so clients that list everything work.
+        // No resources yet: empty lists, so clients that list everything work.
         "prompts/list" => Ok(ServerResult::ListPromptsResult(
-            ListPromptsResult::with_all_items(Vec::new()).with_ttl_ms(LIST_TTL_MS).with_cache_scope(CacheScope::Public),
+            ListPromptsResult::with_all_items(prompts::list())
+                .with_ttl_ms(LIST_TTL_MS)
+                .with_cache_scope(CacheScope::Public),
         )),
+        "prompts/get" => {
+            let request: GetPromptRequestParams = parse_params(params)?;
+            prompts::get(&request.name, request.arguments.as_ref()).map(ServerResult::GetPromptResult)
+        }
         "resources/list" => Ok(ServerResult::ListResourcesResult(
             ListResourcesResult::with_all_items(Vec::new())
                 .with_ttl_ms(LIST_TTL_MS)

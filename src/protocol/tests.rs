@@ -203,8 +203,8 @@ fn legacy_unknown_method_is_32601_and_utilities_answer_empty() {
             post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"level": "info"}}));
         assert_eq!(reply["result"], json!({}), "{method}");
     }
-    let (_, _, reply) = post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/list"}));
-    assert_eq!(reply["result"], json!({"prompts": []}));
+    let (_, _, reply) = post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": "resources/list"}));
+    assert_eq!(reply["result"], json!({"resources": []}));
 }
 
 #[test]
@@ -293,4 +293,28 @@ fn other_paths_are_404() {
         &FakeUpstream::new(),
     ));
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn prompts_are_listed_and_filled_in_both_eras() {
+    let get = json!({"name": "investigate_failed_run", "arguments": {"flow_run_id": "run-1"}});
+    let (_, _, listed) = post(&[], json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/list"}));
+    assert_eq!(listed["result"]["prompts"][0]["name"], json!("investigate_failed_run"));
+    let (_, _, legacy) = post(&[], json!({"jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": get}));
+    let text = legacy["result"]["messages"][0]["content"]["text"].as_str().unwrap();
+    assert!(text.contains("get_flow_run_logs for run-1"), "{text}");
+
+    let headers =
+        [("mcp-protocol-version", MODERN), ("mcp-method", "prompts/get"), ("mcp-name", "investigate_failed_run")];
+    let (status, _, modern) =
+        post(&headers, json!({"jsonrpc": "2.0", "id": 3, "method": "prompts/get", "params": modern_params(get)}));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(modern["result"]["resultType"], json!("complete"));
+    assert_eq!(modern["result"]["messages"], legacy["result"]["messages"]);
+
+    let (_, _, missing) = post(
+        &[],
+        json!({"jsonrpc": "2.0", "id": 4, "method": "prompts/get", "params": {"name": "investigate_failed_run"}}),
+    );
+    assert_eq!(missing["error"]["code"], json!(-32602));
 }
