@@ -13,6 +13,7 @@ use crate::credentials;
 use crate::prefect::Fetch;
 use crate::prompts;
 use crate::settings::Settings;
+use crate::tools::toolsets::{self, Selection};
 use crate::tools::{self, ToolContext};
 
 pub const SERVER_NAME: &str = "Prefect MCP Server";
@@ -124,8 +125,14 @@ pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Se
         Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
     };
     let credentials = credentials::resolve(headers, &settings.secrets);
+    let chosen = headers.get(toolsets::HEADER).map(|v| v.to_str().unwrap_or_default());
+    let toolsets = match Selection::parse(chosen) {
+        Ok(toolsets) => toolsets,
+        Err(reason) => return Reply::error(StatusCode::BAD_REQUEST, Some(id), ErrorData::invalid_params(reason, None)),
+    };
     let ctx = ToolContext::new(credentials, fetch, settings.upstream_timeout_ms, crate::clock::now())
-        .with_docs_url(settings.docs_mcp_url.clone());
+        .with_docs_url(settings.docs_mcp_url.clone())
+        .with_toolsets(toolsets);
     let outcome = answer(&era, method, params, &ctx).await;
     let upstream_requests = ctx.upstream_requests();
     let reply = match outcome {

@@ -22,7 +22,7 @@ pub const UPSTREAM_REQUESTS_HEADER: &str = "x-upstream-requests";
 
 const ALLOWED_METHODS: &str = "POST, OPTIONS";
 const ALLOWED_HEADERS: &str = "content-type, accept, authorization, mcp-protocol-version, mcp-method, mcp-name, \
-    last-event-id, x-prefect-api-url, x-prefect-api-key, x-prefect-api-auth-string";
+    last-event-id, x-prefect-api-url, x-prefect-api-key, x-prefect-api-auth-string, x-mcp-toolsets";
 
 pub type Request = http::Request<Vec<u8>>;
 pub type Response = http::Response<Vec<u8>>;

@@ -318,3 +318,22 @@ fn prompts_are_listed_and_filled_in_both_eras() {
     );
     assert_eq!(missing["error"]["code"], json!(-32602));
 }
+
+#[test]
+fn toolsets_header_narrows_the_tools() {
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let (_, _, reply) = post(&[("x-mcp-toolsets", "runs")], list.clone());
+    let names: Vec<_> = reply["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
+    assert_eq!(
+        names,
+        [json!("orientation"), json!("get_flow_runs"), json!("get_flow_run_logs"), json!("get_task_runs")]
+    );
+
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get_flows"}});
+    let (_, _, reply) = post(&[("x-mcp-toolsets", "runs")], call);
+    assert_eq!(reply["error"]["message"], json!("Unknown tool: 'get_flows'"));
+
+    let (status, _, reply) = post(&[("x-mcp-toolsets", "runs,nope")], list);
+    assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32602)));
+    assert!(reply["error"]["message"].as_str().unwrap().contains("unknown toolset `nope`"));
+}

@@ -13,6 +13,7 @@ pub mod format;
 pub mod paging;
 pub mod pools;
 pub mod runs;
+pub mod toolsets;
 
 mod docs;
 mod get_automations;
@@ -43,6 +44,7 @@ use url::Url;
 use crate::credentials::{CredentialError, Credentials};
 use crate::prefect::{CloudWorkspace, Counted, Fetch, PrefectClient};
 use args::WorkspaceId;
+use toolsets::Selection;
 
 /// What a tool call gets from its request: the resolved credentials, the upstream, and
 /// the time the request arrived (default time windows are relative to it).
@@ -52,6 +54,7 @@ pub struct ToolContext<'a, F: Fetch> {
     timeout_ms: u32,
     /// The remote docs MCP server behind the `docs_*` tools; `None` turns them off.
     docs_url: Option<Url>,
+    toolsets: Selection,
     pub now: OffsetDateTime,
 }
 
@@ -62,7 +65,20 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
         timeout_ms: u32,
         now: OffsetDateTime,
     ) -> Self {
-        ToolContext { credentials, fetch: Counted::new(fetch), timeout_ms, docs_url: None, now }
+        ToolContext {
+            credentials,
+            fetch: Counted::new(fetch),
+            timeout_ms,
+            docs_url: None,
+            toolsets: Selection::default(),
+            now,
+        }
+    }
+
+    /// Limits the tools of this request to the connection's chosen toolsets.
+    pub fn with_toolsets(mut self, toolsets: Selection) -> Self {
+        self.toolsets = toolsets;
+        self
     }
 
     /// Enables the `docs_*` tools, proxied to the docs MCP server at `url`.
@@ -102,7 +118,7 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
 
 /// The tools this request can use, in the order `tools/list` shows them: the Cloud-only
 /// ones only when the request's API URL is a Prefect Cloud workspace, the docs proxies
-/// only when a docs server is configured.
+/// only when a docs server is configured, and only those of the chosen toolsets.
 pub fn definitions<F: Fetch>(ctx: &ToolContext<'_, F>) -> Vec<Tool> {
     let mut tools = vec![
         orientation::definition(),
@@ -124,6 +140,7 @@ pub fn definitions<F: Fetch>(ctx: &ToolContext<'_, F>) -> Vec<Tool> {
     if ctx.docs_url.is_some() {
         tools.extend(docs::definitions());
     }
+    tools.retain(|tool| ctx.toolsets.allows(&tool.name));
     tools
 }
 
@@ -133,6 +150,9 @@ pub async fn call<F: Fetch>(
     name: &str,
     arguments: Option<JsonObject>,
 ) -> Option<CallToolResult> {
+    if !ctx.toolsets.allows(name) {
+        return None;
+    }
     Some(match name {
         orientation::NAME => invoke(name, arguments, |p| async { orientation::call(p) }).await,
         get_identity::NAME => invoke(name, arguments, |p| get_identity::call(ctx, p)).await,
