@@ -122,7 +122,7 @@ pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Se
         Ok(era) => era,
         Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
     };
-    let credentials = credentials::resolve(headers, &settings.secrets);
+    let credentials = credentials::resolve(headers, settings);
     let ctx = ToolContext::new(credentials, fetch, settings.upstream_timeout_ms, crate::clock::now())
         .with_docs_url(settings.docs_mcp_url.clone());
     let outcome = answer(&era, method, params, &ctx).await;
