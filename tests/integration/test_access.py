@@ -103,9 +103,11 @@ ATTACK_AUTHORIZATIONS = [
     f"Bearer {ACCESS_TOKENS[0]}x",
     f"Bearer {ACCESS_TOKENS[0]} {ACCESS_TOKENS[1]}",
     f"Bearer {ACCESS_TOKENS[0]},{ACCESS_TOKENS[1]}",
-    f"Bearer {','.join(ACCESS_TOKENS)}",
+    f"Bearer {ACCESS_TOKENS[0][1:]}",
     f'Bearer "{ACCESS_TOKENS[0]}"',
     f"Bearer {ACCESS_TOKENS[0]}\tx",
+    f"Bearer {ACCESS_TOKENS[0]}   ",  # trailing spaces reach the Worker (workerd keeps them) and do not match
+    f"Bearer  {ACCESS_TOKENS[0]} ",
 ]
 
 
@@ -231,3 +233,4 @@ def test_a_refused_header_url_never_falls_back_to_the_secrets(gated_worker, fake
         _, _, body = post_json(gated_worker, tools_call("get_flows"), {**LEGACY, **VALID, **headers})
         assert body["result"]["isError"] is True, (headers, body)
     assert fake.requests == []
+
