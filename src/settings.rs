@@ -2,7 +2,8 @@
 
 use url::Url;
 
-use crate::credentials::SecretCredentials;
+use crate::credentials::{SecretCredentials, UrlPolicy};
+use crate::protocol::access::AccessTokens;
 
 /// Upstream requests that take longer than this fail with a timeout error.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 15_000;
@@ -27,6 +28,15 @@ pub struct Settings {
     /// [`DEFAULT_DOCS_MCP_URL`]); `None` (the value `off`, or a value that is not an
     /// http(s) URL) leaves those tools out.
     pub docs_mcp_url: Option<Url>,
+    /// Bearer tokens callers must present on `/mcp` (`MCP_ACCESS_TOKENS` secret); empty
+    /// means no access gate.
+    pub access_tokens: AccessTokens,
+    /// `ALLOW_UNAUTHENTICATED=true`: the operator accepts that, without access tokens,
+    /// anyone who can reach this Worker may use its Prefect secrets (private deployments).
+    pub allow_unauthenticated: bool,
+    /// Which `X-Prefect-Api-Url` header values are acceptable (`ALLOW_PRIVATE_PREFECT_URLS`,
+    /// `PREFECT_API_HOSTS`).
+    pub url_policy: UrlPolicy,
 }
 
 impl Settings {
@@ -38,6 +48,7 @@ impl Settings {
                 .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
                 .unwrap_or_default()
         };
+        let flag = |name: &str| non_empty(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         Settings {
             secrets: SecretCredentials {
                 api_url: non_empty("PREFECT_API_URL"),
@@ -55,7 +66,22 @@ impl Settings {
                 Some(v) => Url::parse(&v).ok().filter(|u| matches!(u.scheme(), "http" | "https")),
                 None => Url::parse(DEFAULT_DOCS_MCP_URL).ok(),
             },
+            access_tokens: AccessTokens::new(list("MCP_ACCESS_TOKENS")),
+            allow_unauthenticated: flag("ALLOW_UNAUTHENTICATED"),
+            url_policy: UrlPolicy {
+                allow_private: flag("ALLOW_PRIVATE_PREFECT_URLS"),
+                api_hosts: list("PREFECT_API_HOSTS")
+                    .into_iter()
+                    .map(|h: String| h.trim_end_matches('.').to_ascii_lowercase())
+                    .collect(),
+            },
         }
+    }
+
+    /// Whether requests may use the Worker's Prefect secrets: only behind the access gate,
+    /// or when the operator explicitly opted out of it.
+    pub fn secrets_usable(&self) -> bool {
+        !self.access_tokens.is_empty() || self.allow_unauthenticated
     }
 }
 
@@ -78,6 +104,36 @@ mod tests {
         assert_eq!(settings.allowed_hosts, vec!["localhost", "127.0.0.1:8787"]);
         assert_eq!(settings.upstream_timeout_ms, DEFAULT_UPSTREAM_TIMEOUT_MS);
         assert_eq!(settings.docs_mcp_url.unwrap().as_str(), DEFAULT_DOCS_MCP_URL);
+    }
+
+    #[test]
+    fn security_settings_are_off_unless_set_to_true() {
+        let settings = Settings::from_lookup(|_| None);
+        assert!(settings.access_tokens.is_empty() && !settings.allow_unauthenticated && !settings.secrets_usable());
+        assert!(!settings.url_policy.allow_private && settings.url_policy.api_hosts.is_empty());
+
+        let vars: HashMap<&str, &str> =
+            HashMap::from([("ALLOW_UNAUTHENTICATED", "yes"), ("ALLOW_PRIVATE_PREFECT_URLS", "1")]);
+        let settings = Settings::from_lookup(|k| vars.get(k).map(|v| v.to_string()));
+        assert!(!settings.allow_unauthenticated && !settings.url_policy.allow_private);
+
+        let vars: HashMap<&str, &str> = HashMap::from([
+            ("MCP_ACCESS_TOKENS", " tok-a , ,tok-b,"),
+            ("ALLOW_UNAUTHENTICATED", "TRUE"),
+            ("ALLOW_PRIVATE_PREFECT_URLS", " true "),
+            ("PREFECT_API_HOSTS", "API.Prefect.Cloud., prefect.example.com"),
+        ]);
+        let settings = Settings::from_lookup(|k| vars.get(k).map(|v| v.to_string()));
+        assert_eq!(settings.access_tokens.len(), 2);
+        assert!(settings.allow_unauthenticated && settings.url_policy.allow_private && settings.secrets_usable());
+        assert_eq!(settings.url_policy.api_hosts, vec!["api.prefect.cloud", "prefect.example.com"]);
+    }
+
+    #[test]
+    fn access_tokens_alone_make_secrets_usable_and_stay_out_of_debug_output() {
+        let settings = Settings::from_lookup(|k| (k == "MCP_ACCESS_TOKENS").then(|| "s3cret-token".to_owned()));
+        assert!(settings.secrets_usable());
+        assert!(!format!("{settings:?}").contains("s3cret-token"));
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Se
         Ok(era) => era,
         Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
     };
-    let credentials = credentials::resolve(headers, &settings.secrets);
+    let credentials = credentials::resolve(headers, settings);
     let chosen = headers.get(toolsets::HEADER).map(|v| v.to_str().unwrap_or_default());
     let toolsets = match Selection::parse(chosen) {
         Ok(toolsets) => toolsets,

@@ -4,6 +4,7 @@
 //! No session is ever created: every POST is answered from its own headers and body, so
 //! any Worker instance can serve any request and nothing carries over between requests.
 
+pub mod access;
 pub mod dispatch;
 pub mod era;
 
@@ -45,6 +46,7 @@ pub async fn handle<F: Fetch>(request: Request, settings: &Settings, fetch: &F) 
     };
     let mut response = match *request.method() {
         Method::OPTIONS => preflight(),
+        _ if let Err(denial) = access::check(request.headers(), &settings.access_tokens) => unauthorized(denial),
         Method::POST => post(request, settings, fetch).await,
         _ => {
             let mut response = plain(
@@ -59,7 +61,10 @@ pub async fn handle<F: Fetch>(request: Request, settings: &Settings, fetch: &F) 
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(UPSTREAM_REQUESTS_HEADER));
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-upstream-requests, www-authenticate"),
+        );
     }
     response
 }
@@ -142,6 +147,13 @@ fn allowed_origin(request: &Request, settings: &Settings) -> Result<Option<Heade
             "Origin `{text}` is not allowed; add it to MCP_ALLOWED_ORIGINS to let that web page call this server"
         ))
     }
+}
+
+/// 401 with a Bearer challenge and a JSON-RPC error saying what is missing.
+fn unauthorized(denial: access::Denial) -> Response {
+    let mut response = rpc_error(StatusCode::UNAUTHORIZED, ErrorData::invalid_request(denial.message(), None));
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, denial.challenge());
+    response
 }
 
 fn preflight() -> Response {

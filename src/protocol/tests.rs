@@ -10,8 +10,84 @@ fn settings() -> Settings {
     Settings {
         secrets: SecretCredentials { api_url: Some("http://127.0.0.1:4200/api".into()), ..Default::default() },
         upstream_timeout_ms: 1000,
+        allow_unauthenticated: true,
         ..Default::default()
     }
+}
+
+fn gated() -> Settings {
+    Settings {
+        access_tokens: access::AccessTokens::new(vec!["tok-one".into(), "tok-two".into()]),
+        allow_unauthenticated: false,
+        ..settings()
+    }
+}
+
+const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+const CALL_FLOWS: &str =
+    r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_flows","arguments":{}}}"#;
+
+fn legacy(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut all = vec![("content-type", "application/json"), ("mcp-protocol-version", "2025-11-25")];
+    all.extend_from_slice(extra);
+    all
+}
+
+#[test]
+fn gate_refuses_every_method_but_preflight_without_a_valid_token() {
+    let fake = FakeUpstream::new();
+    for method in ["POST", "GET", "DELETE", "PUT"] {
+        for (auth, challenge) in [
+            (None, "Bearer realm=\"prefect-mcp\""),
+            (Some("Basic dG9rLW9uZQ=="), "Bearer realm=\"prefect-mcp\""),
+            (Some("Bearer"), "Bearer realm=\"prefect-mcp\", error=\"invalid_token\""),
+            (Some("Bearer tok-three"), "Bearer realm=\"prefect-mcp\", error=\"invalid_token\""),
+        ] {
+            let headers = legacy(&auth.map(|a| vec![("authorization", a)]).unwrap_or_default());
+            let (status, headers, body) = send_with(&gated(), &fake, request(method, &headers, CALL_FLOWS));
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {auth:?}");
+            assert_eq!(headers[header::WWW_AUTHENTICATE], challenge, "{method} {auth:?}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("Authorization: Bearer") || message.contains("bearer token"), "{message}");
+            assert!(!message.contains("tok-one") && !message.contains("tok-two"), "{message}");
+        }
+    }
+    assert!(fake.requests().is_empty());
+    let (status, headers, _) =
+        send_with(&gated(), &fake, request("OPTIONS", &[("origin", "http://localhost:6274")], ""));
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(headers[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap().contains("authorization"));
+}
+
+#[test]
+fn gate_opens_for_a_configured_token_and_secrets_are_used_behind_it() {
+    let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!([]));
+    let (status, _, body) =
+        send_with(&gated(), &fake, request("POST", &legacy(&[("authorization", "Bearer tok-two")]), CALL_FLOWS));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["result"]["structuredContent"]["success"], json!(true), "{body}");
+    // The MCP access token is not a Prefect credential.
+    assert!(fake.requests()[0].headers().get(header::AUTHORIZATION).is_none());
+}
+
+#[test]
+fn ungated_secrets_are_refused_in_a_failure_envelope_but_headers_work() {
+    let open = Settings { allow_unauthenticated: false, ..settings() };
+    let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!([]));
+    let (status, _, body) = send_with(&open, &fake, request("POST", &legacy(&[]), CALL_FLOWS));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["result"]["isError"], json!(true));
+    let error = body["result"]["structuredContent"]["error"].as_str().unwrap();
+    assert!(error.contains("MCP_ACCESS_TOKENS") && error.contains("ALLOW_UNAUTHENTICATED=true"), "{error}");
+    assert!(fake.requests().is_empty());
+    // Listing still works (no Prefect data), and header credentials need no gate.
+    let (status, _, _) = send_with(&open, &fake, request("POST", &legacy(&[]), LIST));
+    assert_eq!(status, StatusCode::OK);
+    let open =
+        Settings { url_policy: crate::credentials::UrlPolicy { allow_private: true, ..Default::default() }, ..open };
+    let headers = legacy(&[("x-prefect-api-url", "http://127.0.0.1:4200/api")]);
+    let (_, _, body) = send_with(&open, &fake, request("POST", &headers, CALL_FLOWS));
+    assert_eq!(body["result"]["structuredContent"]["success"], json!(true), "{body}");
 }
 
 fn request(method: &str, headers: &[(&str, &str)], body: &str) -> Request {

@@ -83,3 +83,20 @@ def worker_without_secrets() -> str:
 @pytest.fixture(scope="session")
 def header_credentials(prefect: Prefect) -> dict[str, str]:
     return {"X-Prefect-Api-Url": prefect.api_url, "X-Prefect-Api-Auth-String": prefect.auth_string}
+
+
+# Access tokens of the gated Worker; clients send `Authorization: Bearer <one of them>`.
+ACCESS_TOKENS = ("tok-alpha-7Qx2", "tok-beta-Zr94")
+
+
+@pytest.fixture(scope="session")
+def gated_worker(prefect: Prefect) -> str:
+    """Production-like: MCP_ACCESS_TOKENS set, Prefect secrets behind them, no opt-outs
+    (wrangler.local.toml's ALLOW_* are overridden), so loopback header URLs are refused."""
+    worker = Worker("gated", {"PREFECT_API_URL": prefect.api_url, "PREFECT_API_AUTH_STRING": prefect.auth_string,
+                              "MCP_ACCESS_TOKENS": ",".join(ACCESS_TOKENS), "ALLOW_UNAUTHENTICATED": "false",
+                              "ALLOW_PRIVATE_PREFECT_URLS": "false"})
+    try:
+        yield worker.wait_ready({"Authorization": f"Bearer {ACCESS_TOKENS[0]}"}).url
+    finally:
+        worker.stop()

@@ -75,13 +75,15 @@ class Worker:
         self.process = subprocess.Popen(command, cwd=ROOT, env=quiet_node_env(), stdout=self._log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def wait_ready(self) -> "Worker":
+    def wait_ready(self, headers: dict[str, str] | None = None) -> "Worker":
+        """Waits for a ping to succeed; `headers` (e.g. an access token) go with the ping."""
         deadline = time.monotonic() + WORKER_STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
             try:
-                status, _, body = post_json(self.url, {"jsonrpc": "2.0", "id": 0, "method": "ping"}, timeout=2)
+                status, _, body = post_json(self.url, {"jsonrpc": "2.0", "id": 0, "method": "ping"}, headers,
+                                              timeout=2)
                 if status == 200 and "result" in body:
                     return self
             except OSError:

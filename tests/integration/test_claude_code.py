@@ -10,6 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from conftest import ACCESS_TOKENS
 from harness import ROOT
 
 CLAUDE = ROOT / "node_modules" / ".bin" / "claude"
@@ -68,3 +69,14 @@ def test_claude_code_connects_with_credential_headers(tmp_path, worker_without_s
     details = claude(tmp_path, "mcp", "get", "prefect-headers")
     assert f"X-Prefect-Api-Url: {prefect.api_url}" in details, details
     assert f"X-Prefect-Api-Auth-String: {prefect.auth_string}" in details, details
+
+
+def test_claude_code_connects_to_a_gated_worker_with_the_bearer_header(tmp_path, gated_worker):
+    claude(tmp_path, "mcp", "add", "--transport", "http", "prefect-gated", gated_worker,
+           "--header", f"Authorization: Bearer {ACCESS_TOKENS[0]}")
+    claude(tmp_path, "mcp", "add", "--transport", "http", "prefect-no-token", gated_worker)
+    listing = claude(tmp_path, "mcp", "list")
+    status = server_status(listing, "prefect-gated", gated_worker)
+    assert status.endswith("Connected") and "Failed" not in status, status
+    refused = server_status(listing, "prefect-no-token", gated_worker)
+    assert not refused.endswith("Connected"), refused
