@@ -1,5 +1,6 @@
 //! A small, typed, read-only Prefect REST client over [`Fetch`].
 
+mod allowlist;
 mod cloud;
 mod error;
 mod fetch;
@@ -84,6 +85,7 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         url: Url,
         body: Option<&B>,
     ) -> Result<T, PrefectError> {
+        allowlist::check(&method, &url, &self.api_url)?;
         let path = url.path().to_owned();
         let mut request = http::Request::builder()
             .method(method.clone())
