@@ -25,6 +25,8 @@ mod get_identity;
 mod get_object_schema;
 mod get_task_runs;
 mod get_work_pools;
+#[cfg(test)]
+mod hostile_tests;
 mod orientation;
 mod read_events;
 mod review_rate_limits;
