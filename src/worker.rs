@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::{Either, select};
 use js_sys::Uint8Array;
 use worker::{
@@ -10,7 +11,7 @@ use worker::{
     Response, Result, event,
 };
 
-use crate::prefect::{Fetch, FetchError, UpstreamRequest, UpstreamResponse};
+use crate::prefect::{Fetch, FetchError, MAX_RESPONSE_BYTES, UpstreamRequest, UpstreamResponse};
 use crate::protocol::{self, MAX_BODY_BYTES};
 use crate::settings::Settings;
 
@@ -77,9 +78,9 @@ impl Fetch for Upstream {
         let controller = AbortController::default();
         let signal = controller.signal();
         let exchange = async {
-            let mut response = WorkerFetch::Request(outbound).send_with_signal(&signal).await?;
-            let body = response.bytes().await?;
-            Ok::<_, worker::Error>((response.status_code(), response.headers().clone(), body))
+            let mut response = WorkerFetch::Request(outbound).send_with_signal(&signal).await.map_err(network)?;
+            let body = read_capped(&mut response).await?;
+            Ok::<_, FetchError>((response.status_code(), response.headers().clone(), body))
         };
         let deadline = Delay::from(Duration::from_millis(u64::from(timeout_ms)));
         match select(Box::pin(exchange), deadline).await {
@@ -90,11 +91,32 @@ impl Fetch for Upstream {
                 }
                 builder.body(body).map_err(|e| FetchError::Network(e.to_string()))
             }
-            Either::Left((Err(e), _)) => Err(network(e)),
+            Either::Left((Err(e), _)) => {
+                controller.abort();
+                Err(e)
+            }
             Either::Right(_) => {
                 controller.abort();
                 Err(FetchError::Timeout { after_ms: timeout_ms })
             }
         }
     }
+}
+
+/// The response body, refused as soon as it (or its declared length) passes the cap.
+async fn read_capped(response: &mut Response) -> std::result::Result<Vec<u8>, FetchError> {
+    let too_large = FetchError::TooLarge { limit_bytes: MAX_RESPONSE_BYTES };
+    let declared = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_RESPONSE_BYTES) {
+        return Err(too_large);
+    }
+    let Ok(mut stream) = response.stream() else { return Ok(Vec::new()) };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        body.extend(chunk.map_err(|e| FetchError::Network(e.to_string()))?);
+        if body.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large);
+        }
+    }
+    Ok(body)
 }

@@ -26,6 +26,9 @@ pub enum PrefectError {
     Unreachable { host: String, reason: String },
     InvalidResponse { method: Method, path: String, reason: String },
     ForeignHost { host: String },
+    TooLarge { method: Method, path: String, limit_bytes: usize },
+    /// Not one of the reads this server makes; never sent.
+    NotReadOnly { method: Method, path: String },
     InvalidRequest(String),
 }
 
@@ -109,6 +112,17 @@ impl fmt::Display for PrefectError {
             PrefectError::ForeignHost { host } => {
                 write!(f, "refused to send credentials to {host}, which is not the configured Prefect API host")
             }
+            PrefectError::TooLarge { method, path, limit_bytes } => write!(
+                f,
+                "answer from {method} {path} is larger than {} MB and was not read; ask for less (a smaller limit or a \
+                 narrower filter)",
+                limit_bytes / (1024 * 1024)
+            ),
+            PrefectError::NotReadOnly { method, path } => write!(
+                f,
+                "refused to send {method} {path}: this server only reads from Prefect, and that request is not one of \
+                 the read endpoints it uses (check the ids and names passed)"
+            ),
             PrefectError::InvalidRequest(reason) => write!(f, "could not build the Prefect request: {reason}"),
         }
     }

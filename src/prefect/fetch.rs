@@ -12,12 +12,17 @@ pub type UpstreamRequest = http::Request<Option<Vec<u8>>>;
 /// An upstream HTTP response with its whole body.
 pub type UpstreamResponse = http::Response<Vec<u8>>;
 
+/// Largest upstream body read; a longer one is abandoned (a Worker has 128 MB of memory).
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchError {
     /// No answer within the configured upstream timeout.
     Timeout { after_ms: u32 },
     /// DNS, connection or TLS failure; the text comes from the platform.
     Network(String),
+    /// The body was longer than [`MAX_RESPONSE_BYTES`]; reading stopped there.
+    TooLarge { limit_bytes: usize },
 }
 
 impl fmt::Display for FetchError {
@@ -25,6 +30,7 @@ impl fmt::Display for FetchError {
         match self {
             FetchError::Timeout { after_ms } => write!(f, "no answer within {after_ms} ms"),
             FetchError::Network(reason) => write!(f, "connection failed: {reason}"),
+            FetchError::TooLarge { limit_bytes } => write!(f, "answer larger than {limit_bytes} bytes"),
         }
     }
 }

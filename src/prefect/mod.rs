@@ -1,5 +1,6 @@
 //! A small, typed, read-only Prefect REST client over [`Fetch`].
 
+mod allowlist;
 mod cloud;
 mod error;
 mod fetch;
@@ -11,7 +12,7 @@ use url::Url;
 
 pub use cloud::CloudWorkspace;
 pub use error::PrefectError;
-pub use fetch::{Counted, Fetch, FetchError, UpstreamRequest, UpstreamResponse};
+pub use fetch::{Counted, Fetch, FetchError, MAX_RESPONSE_BYTES, UpstreamRequest, UpstreamResponse};
 
 use crate::credentials::{Authorization, Credentials};
 
@@ -84,6 +85,7 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         url: Url,
         body: Option<&B>,
     ) -> Result<T, PrefectError> {
+        allowlist::check(&method, &url, &self.api_url)?;
         let path = url.path().to_owned();
         let mut request = http::Request::builder()
             .method(method.clone())
@@ -109,6 +111,9 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
             }
             FetchError::Network(reason) => {
                 PrefectError::Unreachable { host: url.host_str().unwrap_or_default().to_owned(), reason }
+            }
+            FetchError::TooLarge { limit_bytes } => {
+                PrefectError::TooLarge { method: method.clone(), path: path.clone(), limit_bytes }
             }
         })?;
         let status = response.status();

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{Fetch, FetchError, UpstreamRequest, UpstreamResponse};
 
 type Responder = Box<dyn Fn(&Value) -> (u16, Value)>;
+type Fallback = Box<dyn Fn(&str, &str) -> (u16, Value)>;
 
 enum Answer {
     Json(u16, Value),
@@ -20,6 +21,7 @@ enum Answer {
 pub struct FakeUpstream {
     routes: Vec<(String, String, Answer)>,
     sent: RefCell<Vec<UpstreamRequest>>,
+    otherwise: Option<Fallback>,
 }
 
 impl FakeUpstream {
@@ -43,6 +45,12 @@ impl FakeUpstream {
     /// Answers `method path` with what `respond` makes of the request's JSON body.
     pub fn answering(mut self, method: &str, path: &str, respond: impl Fn(&Value) -> (u16, Value) + 'static) -> Self {
         self.routes.push((method.into(), path.into(), Answer::Computed(Box::new(respond))));
+        self
+    }
+
+    /// Answers every request without a route with what `respond` makes of its method and path.
+    pub fn otherwise(mut self, respond: impl Fn(&str, &str) -> (u16, Value) + 'static) -> Self {
+        self.otherwise = Some(Box::new(respond));
         self
     }
 
@@ -73,6 +81,10 @@ impl Fetch for FakeUpstream {
                 let sent = self.sent.borrow();
                 let body = sent.last().and_then(|r| r.body().as_deref()).and_then(|b| serde_json::from_slice(b).ok());
                 let (status, answer) = respond(&body.unwrap_or(Value::Null));
+                Ok(http::Response::builder().status(status).body(answer.to_string().into_bytes()).unwrap())
+            }
+            None if self.otherwise.is_some() => {
+                let (status, answer) = (self.otherwise.as_ref().unwrap())(&method, &path);
                 Ok(http::Response::builder().status(status).body(answer.to_string().into_bytes()).unwrap())
             }
             None => Ok(http::Response::builder().status(404).body(br#"{"detail":"Not Found"}"#.to_vec()).unwrap()),

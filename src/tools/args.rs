@@ -16,12 +16,53 @@ use uuid::Uuid;
 /// Parses tool arguments; `None` (omitted or `null`) means `{}`. The error names the
 /// argument and the reason, e.g. "limit: expected an integer from 1 to 200, got 201".
 pub fn parse<P: DeserializeOwned>(arguments: Option<JsonObject>) -> Result<P, String> {
-    let value = Value::Object(arguments.unwrap_or_default());
+    let arguments = arguments.unwrap_or_default();
+    for (name, value) in &arguments {
+        check_size(name, value)?;
+    }
+    let value = Value::Object(arguments);
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner().to_string();
         if path == "." { inner } else { format!("{path}: {inner}") }
     })
+}
+
+/// Longest string accepted anywhere in an argument (ids, names, dates, queries).
+pub const MAX_STRING_CHARS: usize = 4096;
+/// Most JSON values (objects, arrays, scalars) in one argument, e.g. a filter.
+pub const MAX_NODES: usize = 200;
+/// Deepest nesting of objects and arrays in one argument.
+pub const MAX_DEPTH: usize = 8;
+
+/// Refuses arguments too large to be a real query, before any parsing or request.
+fn check_size(name: &str, value: &Value) -> Result<(), String> {
+    let (mut nodes, mut stack) = (0usize, vec![(value, 0usize)]);
+    while let Some((value, depth)) = stack.pop() {
+        nodes += 1;
+        if nodes > MAX_NODES {
+            return Err(format!("{name}: too large (more than {MAX_NODES} values)"));
+        }
+        if depth > MAX_DEPTH {
+            return Err(format!("{name}: nested deeper than {MAX_DEPTH} levels"));
+        }
+        match value {
+            Value::String(s) if s.chars().count() > MAX_STRING_CHARS => {
+                return Err(format!("{name}: a string longer than {MAX_STRING_CHARS} characters"));
+            }
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            Value::Object(map) => {
+                for (key, v) in map {
+                    if key.chars().count() > MAX_STRING_CHARS {
+                        return Err(format!("{name}: a key longer than {MAX_STRING_CHARS} characters"));
+                    }
+                    stack.push((v, depth + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A result-count argument: an integer in `MIN..=MAX`, `DEFAULT` when omitted. Like the

@@ -173,6 +173,7 @@ impl<'a, F: Fetch> DocsSession<'a, F> {
         let response = self.fetch.fetch(request, left as u32).await.map_err(|e| match e {
             FetchError::Timeout { .. } => format!("no answer within {DOCS_TIMEOUT_MS} ms"),
             FetchError::Network(reason) => format!("connection failed ({reason})"),
+            FetchError::TooLarge { limit_bytes } => format!("answer larger than {limit_bytes} bytes"),
         })?;
         Ok(Reply {
             status: response.status().as_u16(),

@@ -26,6 +26,8 @@ mod get_identity;
 mod get_object_schema;
 mod get_task_runs;
 mod get_work_pools;
+#[cfg(test)]
+mod hostile_tests;
 mod orientation;
 mod read_events;
 mod review_rate_limits;
@@ -399,6 +401,27 @@ mod tests {
         let result = run(&ctx, "get_flows", json!({"limit": 0}));
         assert_eq!(result.is_error, Some(true));
         assert!(text(&result).contains("limit: expected an integer from 1 to 200, got 0"), "{}", text(&result));
+        assert_eq!(ctx.upstream_requests(), 0);
+    }
+
+    #[test]
+    fn oversized_arguments_are_refused_before_any_request() {
+        let fake = FakeUpstream::new();
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let deep = (0..9).fold(json!("x"), |inner, _| json!({"any_": inner}));
+        let wide: Vec<String> = (0..200).map(|i| i.to_string()).collect();
+        let cases = [
+            (json!({"flow_run_id": "x".repeat(4097)}), "get_flow_run_logs", "flow_run_id: a string longer than 4096"),
+            (json!({"filter": {"name": {"any_": wide}}}), "get_flows", "filter: too large (more than 200 values)"),
+            (json!({"filter": {"name": deep}}), "get_flows", "filter: nested deeper than 8 levels"),
+        ];
+        for (arguments, tool, message) in cases {
+            let result = run(&ctx, tool, arguments);
+            assert_eq!(result.is_error, Some(true));
+            assert!(text(&result).contains(message), "{}", text(&result));
+        }
+        let fine = (0..6).fold(json!(["x"]), |inner, _| json!({"any_": inner}));
+        assert!(args::parse::<serde_json::Value>(Some(json!({"filter": fine, "q": "x".repeat(4096)}).as_object().unwrap().clone())).is_ok());
         assert_eq!(ctx.upstream_requests(), 0);
     }
 

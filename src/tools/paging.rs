@@ -58,12 +58,12 @@ mod tests {
         };
         let prefect = PrefectClient::new(fake, credentials, 1000);
         let body = json!({"sort": "NAME_ASC"}).as_object().unwrap().clone();
-        futures::executor::block_on(first_page(&prefect, "things/filter", body, limit)).unwrap()
+        futures::executor::block_on(first_page(&prefect, "flows/filter", body, limit)).unwrap()
     }
 
     #[test]
     fn small_pages_ask_for_one_extra_row() {
-        let fake = FakeUpstream::new().on("POST", "/api/things/filter", 200, json!([1, 2, 3]));
+        let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!([1, 2, 3]));
         assert_eq!(run(&fake, 2), (vec![json!(1), json!(2)], true));
         assert_eq!(fake.body(0), json!({"sort": "NAME_ASC", "limit": 3, "offset": 0}));
         assert!(!run(&fake, 3).1);
@@ -71,12 +71,12 @@ mod tests {
 
     #[test]
     fn full_server_pages_probe_past_the_cap() {
-        let fake = FakeUpstream::new().on("POST", "/api/things/filter", 200, json!([1]));
+        let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!([1]));
         assert_eq!(run(&fake, 200), (vec![json!(1)], true));
         let bodies = [fake.body(0), fake.body(1)];
         assert!(bodies.contains(&json!({"sort": "NAME_ASC", "limit": 200, "offset": 0})), "{bodies:?}");
         assert!(bodies.contains(&json!({"sort": "NAME_ASC", "limit": 1, "offset": 200})), "{bodies:?}");
-        let empty = FakeUpstream::new().on("POST", "/api/things/filter", 200, json!([]));
+        let empty = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!([]));
         assert_eq!(run(&empty, 200), (vec![], false));
     }
 }

@@ -42,9 +42,37 @@ class FakeUpstream:
                     return self._send(200, b"{\"truncated\": [1, 2")
                 if mode == "redirect":
                     return self._send(302, b"", {"location": "http://127.0.0.2:9/api/flows/filter"})
+                if mode in ("huge", "huge-undeclared"):
+                    return self._send_huge(declared=mode == "huge")
+                if mode == "truncated":
+                    # Declares more than it sends, then closes the connection.
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", "100000")
+                    self.end_headers()
+                    self.wfile.write(b'[{"id": "a", "name": "b"}')
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return None
                 if mode == "ok":
                     return self._send(200, b"[]")
                 return self._send(404, b'{"detail":"unknown fake mode"}')
+
+            def _send_huge(self, declared):
+                # A 20 MB JSON array, written in 1 MB chunks; without a length the body ends at close.
+                chunk, count = b"[" + b'"' + b"x" * (1024 * 1024 - 4) + b'",', 20
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                if declared:
+                    self.send_header("content-length", str(len(chunk) * count + 4))
+                self.end_headers()
+                try:
+                    for _ in range(count):
+                        self.wfile.write(chunk)
+                    self.wfile.write(b"1]]]")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the Worker stopped reading, as it should
+                self.close_connection = True
 
             def _send(self, status, body, headers=None):
                 self.send_response(status)

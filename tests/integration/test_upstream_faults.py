@@ -32,6 +32,9 @@ def fake():
     ("garbage", "not the JSON Prefect sends"),
     ("redirect", "302 redirect"),
     ("slow", "no answer within 1500 ms"),
+    ("huge", "is larger than 8 MB and was not read"),
+    ("huge-undeclared", "is larger than 8 MB and was not read"),
+    ("truncated", "Network connection lost"),
 ])
 def test_faults_become_actionable_errors(worker_without_secrets, fake, mode, expected):
     headers = {"X-Prefect-Api-Url": fake.api_url(mode), "X-Prefect-Api-Key": KEY}

@@ -1,0 +1,162 @@
+//! The read-only guard: every request the client sends must match one of the method + path
+//! patterns below, the reads the tools make. Anything else (a write endpoint, a path that a
+//! hostile id or name bent out of shape, a method other than GET/POST) is refused before it
+//! reaches [`super::Fetch`].
+//!
+//! Prefect's list endpoints are POSTs with a filter body (`…/filter`, `…/count`); they read.
+
+use http::Method;
+use url::Url;
+
+use super::CloudWorkspace;
+use super::error::PrefectError;
+
+/// One allowed request: a method, the path segments after the API root (`*` = exactly one
+/// ordinary segment, e.g. a percent-encoded pool name) and whether a query string may follow.
+struct Route {
+    method: Method,
+    path: &'static str,
+    query: bool,
+}
+
+const fn route(method: Method, path: &'static str, query: bool) -> Route {
+    Route { method, path, query }
+}
+
+/// Under the workspace API URL (`…/api` or `…/api/accounts/{a}/workspaces/{w}`).
+const WORKSPACE: &[Route] = &[
+    route(Method::GET, "admin/version", false),
+    route(Method::GET, "version", false),
+    route(Method::GET, "events/filter/next", true),
+    route(Method::POST, "flows/filter", false),
+    route(Method::POST, "flow_runs/filter", false),
+    route(Method::POST, "flow_runs/count", false),
+    route(Method::POST, "task_runs/filter", false),
+    route(Method::POST, "deployments/filter", false),
+    route(Method::POST, "logs/filter", false),
+    route(Method::POST, "work_pools/filter", false),
+    route(Method::POST, "work_pools/*/queues/filter", false),
+    route(Method::POST, "work_pools/*/workers/filter", false),
+    route(Method::POST, "work_queues/filter", false),
+    route(Method::POST, "concurrency_limits/filter", false),
+    route(Method::POST, "v2/concurrency_limits/filter", false),
+    route(Method::POST, "automations/filter", false),
+    route(Method::POST, "events/filter", false),
+];
+
+/// Under the Prefect Cloud account-level root (`…/api`), for Cloud workspace URLs only.
+const ACCOUNT: &[Route] = &[
+    route(Method::GET, "me", false),
+    route(Method::GET, "accounts/*", false),
+    route(Method::GET, "accounts/*/workspaces/*", false),
+    route(Method::GET, "accounts/*/rate-limits/usage", true),
+];
+
+/// `Ok` when `method url` is one of the reads above, relative to `api_url`.
+pub fn check(method: &Method, url: &Url, api_url: &Url) -> Result<(), PrefectError> {
+    let refused = || PrefectError::NotReadOnly { method: method.clone(), path: url.path().to_owned() };
+    if url.origin() != api_url.origin() || !url.username().is_empty() || url.password().is_some() {
+        return Err(refused());
+    }
+    let allowed_under = |root: &Url, routes: &[Route]| {
+        relative(url, root).is_some_and(|rest| {
+            routes.iter().any(|r| r.method == *method && (r.query || url.query().is_none()) && matches(r.path, &rest))
+        })
+    };
+    let cloud_root = CloudWorkspace::from_api_url(api_url).map(|cloud| cloud.root);
+    if allowed_under(api_url, WORKSPACE) || cloud_root.is_some_and(|root| allowed_under(&root, ACCOUNT)) {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+/// The path segments of `url` after those of `root`, without one trailing empty segment.
+fn relative<'u>(url: &'u Url, root: &Url) -> Option<Vec<&'u str>> {
+    let root: Vec<&str> = root.path_segments()?.filter(|s| !s.is_empty()).collect();
+    let mut segments: Vec<&str> = url.path_segments()?.collect();
+    if segments.last() == Some(&"") {
+        segments.pop();
+    }
+    (segments.len() > root.len() && segments[..root.len()] == root[..]).then(|| segments.split_off(root.len()))
+}
+
+fn matches(pattern: &str, segments: &[&str]) -> bool {
+    let parts: Vec<&str> = pattern.split('/').collect();
+    parts.len() == segments.len() && parts.iter().zip(segments).all(|(p, s)| if *p == "*" { ordinary(s) } else { p == s })
+}
+
+/// A segment that names one thing: non-empty, not a dot segment in any spelling, and
+/// without an encoded slash or backslash that a proxy might decode into a path separator.
+fn ordinary(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    let dots = lower.replace("%2e", ".");
+    !segment.is_empty() && dots != "." && dots != ".." && !lower.contains("%2f") && !lower.contains("%5c")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OSS: &str = "http://127.0.0.1:4200/api";
+    const CLOUD: &str = "https://api.prefect.cloud/api/accounts/a1/workspaces/w1";
+
+    fn allowed(method: Method, api: &str, url: &str) -> bool {
+        check(&method, &Url::parse(url).unwrap(), &Url::parse(api).unwrap()).is_ok()
+    }
+
+    #[test]
+    fn every_read_the_tools_make_is_allowed() {
+        for api in [OSS, CLOUD] {
+            for r in WORKSPACE {
+                let path = r.path.replace('*', "process%20pool");
+                let query = if r.query { "?page-token=a%2Bb" } else { "" };
+                assert!(allowed(r.method.clone(), api, &format!("{api}/{path}{query}")), "{} {path}", r.method);
+            }
+        }
+        let account = "https://api.prefect.cloud/api";
+        for url in ["me/", "accounts/a1", "accounts/a1/workspaces/w1", "accounts/a1/rate-limits/usage?since=x&keys=y"] {
+            assert!(allowed(Method::GET, CLOUD, &format!("{account}/{url}")), "{url}");
+        }
+    }
+
+    #[test]
+    fn writes_and_other_paths_are_refused() {
+        let refused = [
+            (Method::POST, "deployments/"),
+            (Method::POST, "flow_runs/"),
+            (Method::DELETE, "flow_runs/0e6b1c8e-0000-4000-8000-000000000000"),
+            (Method::PATCH, "deployments/x"),
+            (Method::PUT, "work_pools/x"),
+            (Method::POST, "flow_runs/x/set_state"),
+            (Method::POST, "deployments/x/create_flow_run"),
+            (Method::POST, "work_pools/x/queues/"),
+            (Method::POST, "work_pools/../queues/filter"),
+            (Method::POST, "work_pools/%2e%2E/queues/filter"),
+            (Method::POST, "work_pools/a%2Fb/queues/filter"),
+            (Method::POST, "work_pools//queues/filter"),
+            (Method::POST, "flows/filter/extra"),
+            (Method::POST, "flows/filter?x=1"),
+            (Method::GET, "flows/filter"),
+            (Method::DELETE, "flows/filter"),
+            (Method::POST, "admin/version"),
+            (Method::POST, "admin/database/clear"),
+            (Method::GET, "admin/settings"),
+            (Method::GET, "events/filter/next/x"),
+        ];
+        for (method, path) in refused {
+            assert!(!allowed(method.clone(), OSS, &format!("{OSS}/{path}")), "{method} {path}");
+            assert!(!allowed(method.clone(), CLOUD, &format!("{CLOUD}/{path}")), "{method} {path}");
+        }
+        assert!(!allowed(Method::GET, OSS, "http://127.0.0.1:4200/api/"));
+        // Outside the API root, on another host, or with userinfo.
+        assert!(!allowed(Method::POST, OSS, "http://127.0.0.1:4200/flows/filter"));
+        assert!(!allowed(Method::POST, OSS, "http://127.0.0.1:4201/api/flows/filter"));
+        assert!(!allowed(Method::POST, OSS, "http://u:p@127.0.0.1:4200/api/flows/filter"));
+        // Account-level paths exist only for Cloud, and only as GETs.
+        assert!(!allowed(Method::GET, OSS, "http://127.0.0.1:4200/me/"));
+        assert!(!allowed(Method::DELETE, CLOUD, "https://api.prefect.cloud/api/accounts/a1"));
+        assert!(!allowed(Method::POST, CLOUD, "https://api.prefect.cloud/api/accounts/a1/workspaces/"));
+        assert!(!allowed(Method::GET, CLOUD, "https://api.prefect.cloud/api/accounts/a1/api_keys"));
+    }
+}
