@@ -83,7 +83,8 @@ fn relative<'u>(url: &'u Url, root: &Url) -> Option<Vec<&'u str>> {
 
 fn matches(pattern: &str, segments: &[&str]) -> bool {
     let parts: Vec<&str> = pattern.split('/').collect();
-    parts.len() == segments.len() && parts.iter().zip(segments).all(|(p, s)| if *p == "*" { ordinary(s) } else { p == s })
+    parts.len() == segments.len()
+        && parts.iter().zip(segments).all(|(p, s)| if *p == "*" { ordinary(s) } else { p == s })
 }
 
 /// A segment that names one thing: non-empty, not a dot segment in any spelling, and

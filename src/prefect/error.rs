@@ -15,20 +15,69 @@ const DETAIL_LIMIT: usize = 300;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrefectError {
-    Unauthorized { method: Method, path: String },
-    Forbidden { method: Method, path: String, detail: Option<String> },
-    NotFound { method: Method, path: String, detail: Option<String> },
-    Invalid { method: Method, path: String, status: u16, detail: Option<String> },
-    RateLimited { method: Method, path: String, retry_after: Option<String> },
-    ServerError { method: Method, path: String, status: u16, detail: Option<String> },
-    Redirected { method: Method, path: String, status: u16 },
-    Timeout { method: Method, path: String, after_ms: u32 },
-    Unreachable { host: String, reason: String },
-    InvalidResponse { method: Method, path: String, reason: String },
-    ForeignHost { host: String },
-    TooLarge { method: Method, path: String, limit_bytes: usize },
+    Unauthorized {
+        method: Method,
+        path: String,
+    },
+    Forbidden {
+        method: Method,
+        path: String,
+        detail: Option<String>,
+    },
+    NotFound {
+        method: Method,
+        path: String,
+        detail: Option<String>,
+    },
+    Invalid {
+        method: Method,
+        path: String,
+        status: u16,
+        detail: Option<String>,
+    },
+    RateLimited {
+        method: Method,
+        path: String,
+        retry_after: Option<String>,
+    },
+    ServerError {
+        method: Method,
+        path: String,
+        status: u16,
+        detail: Option<String>,
+    },
+    Redirected {
+        method: Method,
+        path: String,
+        status: u16,
+    },
+    Timeout {
+        method: Method,
+        path: String,
+        after_ms: u32,
+    },
+    Unreachable {
+        host: String,
+        reason: String,
+    },
+    InvalidResponse {
+        method: Method,
+        path: String,
+        reason: String,
+    },
+    ForeignHost {
+        host: String,
+    },
+    TooLarge {
+        method: Method,
+        path: String,
+        limit_bytes: usize,
+    },
     /// Not one of the reads this server makes; never sent.
-    NotReadOnly { method: Method, path: String },
+    NotReadOnly {
+        method: Method,
+        path: String,
+    },
     InvalidRequest(String),
 }
 

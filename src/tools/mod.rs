@@ -421,7 +421,12 @@ mod tests {
             assert!(text(&result).contains(message), "{}", text(&result));
         }
         let fine = (0..6).fold(json!(["x"]), |inner, _| json!({"any_": inner}));
-        assert!(args::parse::<serde_json::Value>(Some(json!({"filter": fine, "q": "x".repeat(4096)}).as_object().unwrap().clone())).is_ok());
+        assert!(
+            args::parse::<serde_json::Value>(Some(
+                json!({"filter": fine, "q": "x".repeat(4096)}).as_object().unwrap().clone()
+            ))
+            .is_ok()
+        );
         assert_eq!(ctx.upstream_requests(), 0);
     }
 
