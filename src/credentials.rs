@@ -126,6 +126,11 @@ pub enum CredentialError {
     },
     /// Secret mode on a deployment without access tokens and without the explicit opt-out.
     UngatedSecrets,
+    /// An `X-Prefect-Api-*` header whose value is not text: refused, never read as absent
+    /// (which would fall back to the Worker secrets).
+    UnreadableHeader {
+        name: &'static str,
+    },
 }
 
 impl fmt::Display for CredentialError {
@@ -150,6 +155,11 @@ impl fmt::Display for CredentialError {
                 write!(f, "{knob} is not a usable Prefect API URL: {reason}")
             }
             CredentialError::RefusedUrl { reason } => write!(f, "the X-Prefect-Api-Url header is refused: {reason}"),
+            CredentialError::UnreadableHeader { name } => write!(
+                f,
+                "the {name} header contains characters other than visible ASCII; send it as plain text (a host \
+                 name with non-ASCII letters in its xn-- form)"
+            ),
             CredentialError::UngatedSecrets => f.write_str(
                 "this server holds Prefect credentials in its Worker secrets but has no access control, so anyone \
                  who knows its URL could use them; they are not used until the operator either sets the \
@@ -170,6 +180,15 @@ impl std::error::Error for CredentialError {}
 /// ([`Settings::secrets_usable`]). The caller's own `Authorization` header (the MCP access
 /// token) is never read here, so it never reaches Prefect.
 pub fn resolve(headers: &HeaderMap, settings: &Settings) -> Result<Credentials, CredentialError> {
+    for (name, shown) in [
+        (HEADER_API_URL, "X-Prefect-Api-Url"),
+        (HEADER_API_KEY, "X-Prefect-Api-Key"),
+        (HEADER_AUTH_STRING, "X-Prefect-Api-Auth-String"),
+    ] {
+        if headers.get_all(name).iter().any(|v| v.to_str().is_err()) {
+            return Err(CredentialError::UnreadableHeader { name: shown });
+        }
+    }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let (url, key, auth_string) = (header(HEADER_API_URL), header(HEADER_API_KEY), header(HEADER_AUTH_STRING));
 
@@ -346,6 +365,22 @@ mod tests {
         match header_url(url, settings) {
             Err(err @ CredentialError::RefusedUrl { .. }) => err.to_string(),
             other => panic!("{url}: expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_text_credential_headers_are_refused_never_read_as_absent() {
+        let settings = secrets(Some("http://127.0.0.1:4200/api"), None, Some("user:pass"));
+        for (name, shown) in [
+            ("x-prefect-api-url", "X-Prefect-Api-Url"),
+            ("x-prefect-api-key", "X-Prefect-Api-Key"),
+            ("x-prefect-api-auth-string", "X-Prefect-Api-Auth-String"),
+        ] {
+            let mut map = HeaderMap::new();
+            map.insert(name, http::HeaderValue::from_bytes(b"http://x\xe2\x80\xa8y").unwrap());
+            let err = resolve(&map, &settings).unwrap_err();
+            assert_eq!(err, CredentialError::UnreadableHeader { name: shown });
+            assert!(err.to_string().starts_with(&format!("the {shown} header contains characters")), "{err}");
         }
     }
 

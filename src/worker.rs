@@ -18,28 +18,47 @@ use crate::settings::Settings;
 #[event(fetch)]
 async fn fetch(mut request: Request, env: Env, _ctx: Context) -> Result<Response> {
     // Refuse oversized bodies before reading them.
-    let declared = request.headers().get("content-length")?.and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return Response::error(format!("request body over {MAX_BODY_BYTES} bytes"), 413);
+    if protocol::declared_too_large(request.headers().get("content-length")?.as_deref()) {
+        return to_worker_response(protocol::too_large());
     }
     let settings = Settings::from_lookup(|name| {
         env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
     });
-    let incoming = to_http_request(&mut request).await?;
-    let outgoing = protocol::handle(incoming, &settings, &Upstream).await;
+    let outgoing = match to_http_request(&mut request).await {
+        Ok(incoming) => protocol::handle(incoming, &settings, &Upstream).await,
+        Err(refusal) => refusal,
+    };
     to_worker_response(outgoing)
 }
 
-async fn to_http_request(request: &mut Request) -> Result<protocol::Request> {
-    let mut builder = http::Request::builder().method(request.method().as_ref()).uri(request.url()?.as_str());
+/// The request as an `http::Request`, or the answer to send when it cannot be read.
+async fn to_http_request(request: &mut Request) -> std::result::Result<protocol::Request, protocol::Response> {
+    let url = request.url().map_err(|_| protocol::unreadable_request())?;
+    let mut builder = http::Request::builder().method(request.method().as_ref()).uri(url.as_str());
     for (name, value) in request.headers().entries() {
         builder = builder.header(name, value);
     }
     let body = match request.method() {
-        Method::Post => request.bytes().await?,
+        Method::Post => read_body(request).await?,
         _ => Vec::new(),
     };
-    builder.body(body).map_err(|e| worker::Error::RustError(e.to_string()))
+    builder.body(body).map_err(|_| protocol::unreadable_request())
+}
+
+/// The request body, kept only up to the limit (an undeclared length is counted as it
+/// streams in; the rest is read and dropped, so memory stays bounded and the connection is
+/// left clean), and answered with a 400 when the upload breaks off.
+async fn read_body(request: &mut Request) -> std::result::Result<Vec<u8>, protocol::Response> {
+    let Ok(mut stream) = request.stream() else { return Ok(Vec::new()) };
+    let (mut body, mut over) = (Vec::new(), false);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| protocol::unreadable_request())?;
+        over = over || body.len() + chunk.len() > MAX_BODY_BYTES;
+        if !over {
+            body.extend(chunk);
+        }
+    }
+    if over { Err(protocol::too_large()) } else { Ok(body) }
 }
 
 fn to_worker_response(response: protocol::Response) -> Result<Response> {

@@ -125,7 +125,10 @@ pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Se
         Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
     };
     let credentials = credentials::resolve(headers, settings);
-    let chosen = headers.get(toolsets::HEADER).map(|v| v.to_str().unwrap_or_default());
+    let Ok(chosen) = headers.get(toolsets::HEADER).map(|v| v.to_str()).transpose() else {
+        let reason = "X-MCP-Toolsets header contains characters other than visible ASCII";
+        return Reply::error(StatusCode::BAD_REQUEST, Some(id), ErrorData::invalid_params(reason, None));
+    };
     let toolsets = match Selection::parse(chosen) {
         Ok(toolsets) => toolsets,
         Err(reason) => return Reply::error(StatusCode::BAD_REQUEST, Some(id), ErrorData::invalid_params(reason, None)),

@@ -84,6 +84,14 @@ pub fn classify(headers: &HeaderMap, method: &str, params: Option<&Value>) -> Re
     let meta: RequestMetaObject =
         params.and_then(|p| p.get("_meta")).and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default();
     let meta_is_modern = meta.protocol_version().is_some_and(|v| !v.has_initialize());
+    // A header naming a version this server does not serve (forged, mistyped, or from the
+    // future) is refused, unless a 2026-07-28 `_meta` is present: then the rules below apply.
+    if !meta_is_modern
+        && let Some(header) = &header_version
+        && !is_supported(header)
+    {
+        return Err(unsupported(header.clone()));
+    }
     let header_is_handshake = header_version.as_ref().is_none_or(|v| v.has_initialize());
 
     if header_is_handshake && !meta_is_modern && method != "server/discover" {
@@ -233,6 +241,25 @@ mod tests {
     fn legacy_defaults_to_2025_03_26() {
         assert_eq!(classify(&HeaderMap::new(), "tools/list", None), Ok(Era::Legacy(ProtocolVersion::V_2025_03_26)));
         let h = headers(&[("mcp-protocol-version", "2025-06-18")]);
+        assert_eq!(classify(&h, "tools/list", None), Ok(Era::Legacy(ProtocolVersion::V_2025_06_18)));
+    }
+
+    #[test]
+    fn unsupported_header_versions_are_refused_in_every_era() {
+        for forged in ["", "1999-01-01", "2025-01-01", "2025-11-25x", "2025-11-26", "garbage", "2026-07-29"] {
+            let h = headers(&[("mcp-protocol-version", forged)]);
+            for method in ["tools/list", "ping", "initialize", "server/discover"] {
+                let rejection = classify(&h, method, Some(&json!({}))).unwrap_err();
+                assert_eq!(
+                    (rejection.status, rejection.error.code),
+                    (StatusCode::BAD_REQUEST, ErrorCode::UNSUPPORTED_PROTOCOL_VERSION),
+                    "{forged:?} {method}"
+                );
+                assert_eq!(rejection.error.data.unwrap()["requested"], json!(forged));
+            }
+        }
+        // Surrounding whitespace is not part of the value.
+        let h = headers(&[("mcp-protocol-version", " 2025-06-18 ")]);
         assert_eq!(classify(&h, "tools/list", None), Ok(Era::Legacy(ProtocolVersion::V_2025_06_18)));
     }
 

@@ -69,13 +69,40 @@ pub async fn handle<F: Fetch>(request: Request, settings: &Settings, fetch: &F) 
     response
 }
 
+/// Whether a declared `Content-Length` is over [`MAX_BODY_BYTES`], so that the body need not
+/// be read. Compared as `u64`: a `usize` is 32 bits on wasm32, and a declaration of 5 GB would
+/// fail to parse and get through. Digits too many even for `u64` are over the limit too.
+pub fn declared_too_large(content_length: Option<&str>) -> bool {
+    let Some(value) = content_length.map(str::trim).filter(|v| !v.is_empty()) else {
+        return false;
+    };
+    value.bytes().all(|b| b.is_ascii_digit()) && value.parse::<u64>().map_or(true, |n| n > MAX_BODY_BYTES as u64)
+}
+
+/// 413 for a body over [`MAX_BODY_BYTES`], declared or counted.
+pub fn too_large() -> Response {
+    rpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorData::invalid_request(format!("request body over {MAX_BODY_BYTES} bytes"), None),
+    )
+}
+
+/// 400 for a request whose body could not be read (an upload cut short or broken chunked
+/// framing) or that does not convert to an HTTP request.
+pub fn unreadable_request() -> Response {
+    rpc_error(
+        StatusCode::BAD_REQUEST,
+        ErrorData::invalid_request(
+            "the request body could not be read: the upload was cut short or its framing is malformed",
+            None,
+        ),
+    )
+}
+
 async fn post<F: Fetch>(request: Request, settings: &Settings, fetch: &F) -> Response {
     let (parts, body) = request.into_parts();
     if body.len() > MAX_BODY_BYTES {
-        return rpc_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorData::invalid_request(format!("request body over {MAX_BODY_BYTES} bytes"), None),
-        );
+        return too_large();
     }
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE)
         && media_type(content_type).is_none_or(|m| m != "application/json")

@@ -413,3 +413,42 @@ fn toolsets_header_narrows_the_tools() {
     assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32602)));
     assert!(reply["error"]["message"].as_str().unwrap().contains("unknown toolset `nope`"));
 }
+
+#[test]
+fn declared_lengths_are_compared_beyond_32_bits() {
+    for over in ["262145", "4294967295", "4294967296", "99999999999", "18446744073709551616", " 300000 "] {
+        assert!(declared_too_large(Some(over)), "{over}");
+    }
+    for fine in [None, Some(""), Some("0"), Some("262144"), Some("abc"), Some("-1")] {
+        assert!(!declared_too_large(fine), "{fine:?}");
+    }
+    let (status, body) = (too_large().status(), serde_json::from_slice::<Value>(too_large().body()).unwrap());
+    assert_eq!((status, body["error"]["code"].clone()), (StatusCode::PAYLOAD_TOO_LARGE, json!(-32600)));
+    let unreadable = unreadable_request();
+    let body: Value = serde_json::from_slice(unreadable.body()).unwrap();
+    assert_eq!((unreadable.status(), body["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32600)));
+}
+
+#[test]
+fn non_text_toolsets_header_is_refused_not_ignored() {
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+    let mut request = request("POST", &[("content-type", "application/json")], &list);
+    request.headers_mut().insert(toolsets_header(), HeaderValue::from_bytes(b"runs\xff").unwrap());
+    let (status, _, reply) = send_with(&settings(), &FakeUpstream::new(), request);
+    assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32602)));
+    assert!(reply["error"]["message"].as_str().unwrap().contains("X-MCP-Toolsets"), "{reply}");
+}
+
+fn toolsets_header() -> http::HeaderName {
+    http::HeaderName::from_static(crate::tools::toolsets::HEADER)
+}
+
+#[test]
+fn forged_legacy_protocol_versions_are_400_unsupported() {
+    for forged in ["1999-01-01", "2025-11-26", "", "garbage"] {
+        let (status, _, reply) =
+            post(&[("mcp-protocol-version", forged)], json!({"jsonrpc": "2.0", "id": 4, "method": "ping"}));
+        assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32022)), "{forged:?}");
+        assert_eq!(reply["id"], json!(4));
+    }
+}
