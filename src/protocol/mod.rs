@@ -245,3 +245,6 @@ fn with_type(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> R
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

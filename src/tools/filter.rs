@@ -257,6 +257,9 @@ fn is_iso_timestamp(raw: &str) -> bool {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
