@@ -87,25 +87,33 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
     ) -> Result<T, PrefectError> {
         allowlist::check(&method, &url, &self.api_url)?;
         let path = url.path().to_owned();
-        let mut request = http::Request::builder()
-            .method(method.clone())
-            .uri(url.as_str())
-            .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, USER_AGENT)
-            .header("x-prefect-api-version", API_VERSION);
-        if let Some(value) = self.authorization.header_value() {
-            request = request.header(header::AUTHORIZATION, value);
-        }
-        let body = match body {
-            Some(body) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Some(serde_json::to_vec(body).map_err(|e| PrefectError::InvalidRequest(e.to_string()))?)
+        let body = body
+            .map(|body| serde_json::to_vec(body).map_err(|e| PrefectError::InvalidRequest(e.to_string())))
+            .transpose()?;
+        let build = || {
+            let mut request = http::Request::builder()
+                .method(method.clone())
+                .uri(url.as_str())
+                .header(header::ACCEPT, "application/json")
+                .header(header::USER_AGENT, USER_AGENT)
+                .header("x-prefect-api-version", API_VERSION);
+            if let Some(value) = self.authorization.header_value() {
+                request = request.header(header::AUTHORIZATION, value);
             }
-            None => None,
+            if body.is_some() {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+            }
+            request.body(body.clone()).map_err(|e| PrefectError::InvalidRequest(e.to_string()))
         };
-        let request = request.body(body).map_err(|e| PrefectError::InvalidRequest(e.to_string()))?;
 
-        let response = self.fetch.fetch(request, self.timeout_ms).await.map_err(|e| match e {
+        // A pooled connection that the server closed just as it was reused fails before any
+        // answer (seen under concurrent load). Every request here is a read (allowlist), so it
+        // is sent once more, as the Prefect client retries its connection errors; timeouts are not.
+        let response = match self.fetch.fetch(build()?, self.timeout_ms).await {
+            Err(FetchError::Network(_)) => self.fetch.fetch(build()?, self.timeout_ms).await,
+            first => first,
+        };
+        let response = response.map_err(|e| match e {
             FetchError::Timeout { after_ms } => {
                 PrefectError::Timeout { method: method.clone(), path: path.clone(), after_ms }
             }
@@ -156,6 +164,48 @@ mod tests {
         assert_eq!(request.headers()["x-prefect-api-version"], API_VERSION);
         assert_eq!(request.headers()["content-type"], "application/json");
         assert_eq!(request.body().as_deref(), Some(br#"{"limit":1}"#.as_slice()));
+    }
+
+    /// Fails the first `failures` requests with `error`, then answers `[]`.
+    struct Flaky {
+        failures: u32,
+        error: FetchError,
+        calls: std::cell::Cell<u32>,
+    }
+
+    impl Fetch for Flaky {
+        async fn fetch(&self, _: UpstreamRequest, _: u32) -> Result<UpstreamResponse, FetchError> {
+            self.calls.set(self.calls.get() + 1);
+            if self.calls.get() <= self.failures {
+                return Err(self.error.clone());
+            }
+            Ok(http::Response::builder().status(200).body(b"[]".to_vec()).unwrap())
+        }
+    }
+
+    fn flaky(failures: u32, error: FetchError) -> (Result<Value, PrefectError>, u32) {
+        let fetch = Flaky { failures, error, calls: std::cell::Cell::new(0) };
+        let credentials = Credentials {
+            api_url: Url::parse("http://127.0.0.1:4200/api").unwrap(),
+            authorization: Authorization::None,
+            source: Source::Secrets,
+        };
+        let prefect = PrefectClient::new(&fetch, credentials, 1000);
+        let result = futures::executor::block_on(prefect.post("flows/filter", &json!({"limit": 1})));
+        (result, fetch.calls.get())
+    }
+
+    #[test]
+    fn a_lost_connection_is_retried_once_and_timeouts_never() {
+        let lost = FetchError::Network("Network connection lost.".into());
+        let (result, calls) = flaky(1, lost.clone());
+        assert_eq!((result.unwrap(), calls), (json!([]), 2));
+        let (result, calls) = flaky(2, lost);
+        assert!(result.unwrap_err().to_string().contains("Network connection lost"));
+        assert_eq!(calls, 2);
+        let (result, calls) = flaky(1, FetchError::Timeout { after_ms: 1000 });
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
     }
 
     #[test]
