@@ -26,8 +26,8 @@ class Reply:
 
 
 def build(method: str, target: str, host: str | None, headers: list[tuple[str, str | bytes]],
-          body: bytes | None, chunked: bool = False, length: int | None = None) -> bytes:
-    """The request bytes. `host=None` sends no Host header; `length` overrides Content-Length."""
+          body: bytes | None, chunked: bool = False) -> bytes:
+    """The request bytes; `host=None` sends no Host header, `body=None` no Content-Length."""
     lines = [f"{method} {target} HTTP/1.1".encode()]
     if host is not None:
         lines.append(b"Host: " + host.encode("latin-1"))
@@ -41,8 +41,6 @@ def build(method: str, target: str, host: str | None, headers: list[tuple[str, s
         size = 64 * 1024
         pieces = [payload[i:i + size] for i in range(0, len(payload), size)]
         payload = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
-    elif length is not None:
-        lines.append(b"Content-Length: %d" % length)
     elif body is not None:
         lines.append(b"Content-Length: %d" % len(payload))
     return b"\r\n".join(lines) + b"\r\n\r\n" + payload
