@@ -141,3 +141,23 @@ def test_sdk_sessions_log_every_request_in_both_eras(logged_worker):
     assert {e["rpcMethod"] for e in new if "rpcMethod" in e} >= {"tools/list"}
     assert {e.get("era") for e in new} >= {"2026-07-28", "2025-11-25"}
     assert all(e["status"] < 500 for e in new)
+
+
+def test_an_oversized_body_is_refused_before_reading_and_logged(logged_worker):
+    """The shell's own 413 (declared Content-Length over 256 KiB) is a JSON-RPC error with
+    an id and a log line too."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * 300_000}}).encode()
+    request = urllib.request.Request(logged_worker.url, data=body, method="POST", headers={
+        "content-type": "application/json", "authorization": f"Bearer {ACCESS_TOKEN}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 413
+    reply = json.loads(refused.value.read())
+    assert reply["error"]["code"] == -32600 and "request body over 262144 bytes" in reply["error"]["message"]
+    request_id = refused.value.headers["x-request-id"]
+    entry = entries_for(logged_worker, [request_id])[request_id]
+    assert entry["status"] == 413 and entry["outcome"] == "client_error" and entry["errorCode"] == -32600

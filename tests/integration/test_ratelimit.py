@@ -3,19 +3,27 @@ local limiter: per key, fixed windows of `period` seconds)."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
-from harness import Worker, post_json
+from harness import ROOT, Worker, post_json
 
 LIMIT = 5
-RATELIMIT_CONFIG = f"""
-[[ratelimits]]
-name = "MCP_RATE_LIMITER"
-namespace_id = "1001"
-simple = {{ limit = {LIMIT}, period = 60 }}
-"""
+
+
+def documented_binding(limit: int) -> str:
+    """The commented-out `[[ratelimits]]` block of the production wrangler.toml, uncommented,
+    with a small limit: the tests run the configuration the operator is told to use."""
+    lines = (ROOT / "wrangler.toml").read_text().splitlines()
+    start = lines.index("# [[ratelimits]]")
+    block = "\n".join(line.removeprefix("# ") for line in lines[start:start + 4])
+    assert 'name = "MCP_RATE_LIMITER"' in block and "period = 60" in block, block
+    return re.sub(r"limit = \d+", f"limit = {limit}", block)
+
+
+RATELIMIT_CONFIG = documented_binding(LIMIT)
 # One token only for the readiness ping, so the tests start with full budgets.
 READY, ALICE, BOB = "tok-ready-Rl1", "tok-alice-Rl2", "tok-bob-Rl3"
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
