@@ -107,7 +107,7 @@ def test_one_line_per_request_with_the_returned_id_and_no_secrets(logged_worker,
     # The whole output of the process: wrangler's start-up lines (which show the token as
     # "(hidden)"), its request lines and the Worker's own.
     output = logged_worker.log_path.read_text(errors="replace")
-    for secret in CANARIES + [prefect.auth_string, prefect.auth_string.split(":", 1)[1]]:
+    for secret in CANARIES + [prefect.auth_string, prefect.auth_string.split(":", 1)[1], prefect.api_url, fake.base]:
         assert secret not in output, f"{secret!r} leaked into the Worker's output"
 
 
