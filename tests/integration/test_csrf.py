@@ -75,3 +75,11 @@ def test_concurrent_posts_share_one_token(worker_without_secrets, csrf_prefect, 
     result = call_tool(worker_without_secrets, "get_dashboard", {}, headers=headers)
     assert not result.is_error, result
     assert envelope(result)["success"] is True
+
+
+@pytest.mark.parametrize("tool", ["get_deployments", "get_flow_runs", "get_task_runs", "get_work_pools",
+                                  "read_events", "get_automations"])
+def test_every_post_based_tool_succeeds(worker_without_secrets, csrf_prefect, tool):
+    upstream, result = call_counting_upstream(worker_without_secrets, tool, {}, {"X-Prefect-Api-Url": csrf_prefect})
+    assert result["success"] is True, result
+    assert upstream >= 1
