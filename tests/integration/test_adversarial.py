@@ -437,10 +437,14 @@ def methods_and_paths(rng: random.Random) -> list[Case]:
             headers = [("Origin", origin)] if origin else []
             cases.append(Case("HTTP methods and paths", ("204 empty",), None, headers, method="OPTIONS",
                               worker=worker, auth=False))
-    served = ["/mcp", "/mcp/", "/mcp?x=1", "/mcp?access_token=x", "/../mcp", "/./mcp", "/x/../mcp"]
+    served = ["/mcp", "/mcp/", "/mcp?x=1", "/mcp?access_token=x", "/../mcp", "/./mcp", "/x/../mcp", "/mcp/x/runs",
+              "/mcp/x/runs,events/", "/mcp/x/RUNS%2Cevents"]
     unserved = ["/", "/MCP", "/mcp/x", "/mcp//", "//mcp", "/mcp%2f", "/%6dcp", "/mcp;x", "/mcpx", "/mc",
                 "/.well-known/oauth-protected-resource/mcp", "/favicon.ico", "/mcp/../admin", "/mcp%00",
-                "/" + "a" * 4000, "/mcp/x/runs", "/api/flows/filter"]
+                "/" + "a" * 4000, "/mcp/x", "/mcp/runs", "/api/flows/filter"]
+    # Toolset paths naming no known toolset: 400 -32602 listing the available ones.
+    for path in ["/mcp/x/nope", "/mcp/x/runs,../admin", "/mcp/x/%00", "/mcp/x/" + "a" * 300]:
+        cases.append(Case("HTTP methods and paths", (PARAMS_400,), ping, target=path))
     for path in served:
         cases.append(Case("HTTP methods and paths", (OK,), ping, target=path))
     for path in unserved:
