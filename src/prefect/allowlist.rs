@@ -31,6 +31,7 @@ const WORKSPACE: &[Route] = &[
     route(Method::POST, "flows/filter", false),
     route(Method::POST, "flow_runs/filter", false),
     route(Method::POST, "flow_runs/count", false),
+    route(Method::GET, "flow_run_states", true),
     route(Method::POST, "task_runs/filter", false),
     route(Method::POST, "deployments/filter", false),
     route(Method::POST, "logs/filter", false),

@@ -1,0 +1,763 @@
+//! `diagnose_flow_run`: why one flow run failed, crashed, or has not started, in one call.
+//!
+//! The run is read first; what its state makes relevant is then read concurrently: state
+//! history, task runs, ERROR logs, deployment, work pool with queue and workers, and the
+//! tag and global concurrency limits. A last round names who holds a full limit's slots.
+//! At most 12 Prefect requests (a Pending run with a task waiting on a full tag limit).
+
+use std::collections::{BTreeMap, HashSet};
+
+use rmcp::model::{CallToolResult, Tool};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::args::WorkspaceId;
+use super::diagnosis::{
+    DeploymentRecord, Finding, LimitRecord, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, TagLimitRecord,
+    active_runs, clip, conclude, deployment_paused, deployment_saturated, flow_name, global_limits, held_by,
+    minutes_since, parse_id, read_one, read_readiness, saturated_globals, slug, tag_limits,
+};
+use super::get_flow_run_logs::level_name;
+use super::paging::SERVER_PAGE_MAX;
+use super::{Envelope, ToolContext, format, respond_or};
+use crate::prefect::{Fetch, PrefectClient, PrefectError};
+
+pub const NAME: &str = "diagnose_flow_run";
+
+const DESCRIPTION: &str = "Explain in one call why a flow run failed, crashed, is Late, or is stuck \
+Pending or Running. Give the run's UUID as `flow_run_id`. Returns `verdict` (one line naming the most \
+likely cause) and `findings`, causes first: each has `severity` (cause, warning or info), a stable \
+`kind` code (e.g. task_run_failed, error_logs, flow_run_crashed, flow_run_timed_out, \
+work_pool_without_workers, work_pool_paused, work_queue_paused, deployment_paused, \
+deployment_concurrency_saturated, work_pool_concurrency_saturated, work_queue_concurrency_saturated, \
+tag_concurrency_saturated, global_concurrency_saturated, flow_run_late), the `object` it is about \
+({type, id, name}), `evidence` with the numbers (a full limit names the runs holding its slots), and \
+`next_step` (a tool of this server with arguments, or a `prefect` CLI command). Context for the answer: \
+`flow_run` (state, message, expected and actual start, deployment, pool and queue, tags), \
+`state_history` (oldest first, last 12), `task_runs_by_state`, `failed_task_runs` (up to 5), \
+`error_logs` (the last 10 lines at level ERROR or above, tracebacks kept with their final lines) and, for \
+runs that have not started or are Pending, `work_pool` readiness (workers online, last heartbeat, the \
+run's queue). Makes at most 12 Prefect requests.";
+
+/// State-history entries kept (the newest).
+const HISTORY: usize = 12;
+/// Failed or crashed task runs listed.
+const FAILED_TASKS: usize = 5;
+/// ERROR-or-above log lines kept (the newest).
+const ERROR_LOGS: usize = 10;
+/// Lines kept from the start and the end of a long log message (tracebacks end with the exception).
+const MESSAGE_HEAD_LINES: usize = 3;
+const MESSAGE_TAIL_LINES: usize = 10;
+const LINE_CHARS: usize = 300;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// UUID of the flow run to diagnose.
+    #[schemars(example = "068adce4-aeec-7e9b-8000-97b7feeb70fa")]
+    pub flow_run_id: String,
+    #[serde(default)]
+    pub workspace_id: Option<WorkspaceId>,
+}
+
+#[derive(Debug, Default, Serialize, JsonSchema)]
+pub struct FlowRunDiagnosis {
+    /// The id as given.
+    pub flow_run_id: String,
+    /// One line: the most likely cause, or that none was found.
+    pub verdict: String,
+    /// Causes first, then warnings, then context.
+    pub findings: Vec<Finding>,
+    pub flow_run: Option<RunSummary>,
+    /// Oldest first; the newest 12 when there are more.
+    pub state_history: Vec<StateEntry>,
+    pub state_history_truncated: bool,
+    /// Task runs of this run counted by state name.
+    pub task_runs_by_state: BTreeMap<String, usize>,
+    /// True when the run has more than 200 task runs: the counts cover the first 200.
+    pub task_runs_truncated: bool,
+    pub failed_task_runs: Vec<TaskRunBrief>,
+    /// Log lines at level ERROR or above, oldest first; the newest 10 when there are more.
+    pub error_logs: Vec<ErrorLog>,
+    pub error_logs_truncated: bool,
+    /// The run's work pool and queue, read for runs that have not started or are Pending.
+    pub work_pool: Option<PoolReadiness>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RunSummary {
+    pub id: String,
+    pub name: Option<String>,
+    pub flow_name: Option<String>,
+    pub deployment_id: Option<String>,
+    /// "<flow>/<deployment>".
+    pub deployment: Option<String>,
+    pub state_type: Option<String>,
+    pub state_name: Option<String>,
+    pub state_message: Option<String>,
+    pub expected_start_time: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub run_count: i64,
+    pub work_pool_name: Option<String>,
+    pub work_queue_name: Option<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StateEntry {
+    pub timestamp: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TaskRunBrief {
+    pub id: String,
+    pub name: Option<String>,
+    pub state_type: Option<String>,
+    pub state_name: Option<String>,
+    pub message: Option<String>,
+    pub end_time: Option<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorLog {
+    pub timestamp: Option<String>,
+    pub level_name: Option<String>,
+    /// Logger name, e.g. prefect.task_runs.
+    pub logger: Option<String>,
+    pub task_run_id: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RunRecord {
+    id: String,
+    name: Option<String>,
+    flow_id: Option<String>,
+    deployment_id: Option<String>,
+    state_type: Option<String>,
+    state_name: Option<String>,
+    #[serde(default)]
+    state: Option<StateRecord>,
+    expected_start_time: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    #[serde(default)]
+    run_count: i64,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    work_pool_name: Option<String>,
+    work_queue_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct StateRecord {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct TaskRecord {
+    id: String,
+    name: Option<String>,
+    flow_run_id: Option<String>,
+    state_type: Option<String>,
+    state_name: Option<String>,
+    #[serde(default)]
+    state: Option<StateRecord>,
+    end_time: Option<String>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LogRecord {
+    timestamp: Option<String>,
+    level: Option<i64>,
+    #[serde(default)]
+    message: Option<String>,
+    name: Option<String>,
+    task_run_id: Option<String>,
+}
+
+/// Where a run is in its life, which decides what is worth reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Scheduled (or Late) and never started.
+    NotStarted,
+    /// Pending, Running, Paused, Cancelling, or rescheduled for a retry.
+    Active,
+    /// Completed, Failed, Crashed or Cancelled.
+    Finished,
+}
+
+impl RunRecord {
+    fn phase(&self) -> Phase {
+        match self.state_type.as_deref() {
+            Some("COMPLETED" | "FAILED" | "CRASHED" | "CANCELLED") => Phase::Finished,
+            Some("SCHEDULED") if self.run_count == 0 && self.start_time.is_none() => Phase::NotStarted,
+            _ => Phase::Active,
+        }
+    }
+
+    fn message(&self) -> Option<&str> {
+        self.state.as_ref().and_then(|s| s.message.as_deref()).filter(|m| !m.is_empty())
+    }
+}
+
+pub fn definition() -> Tool {
+    super::definition::<Params, Envelope<FlowRunDiagnosis>>(NAME, "Diagnose Flow Run", DESCRIPTION)
+}
+
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
+    let flow_run_id = params.flow_run_id.clone();
+    respond_or("Failed to diagnose flow run: ", fetch(ctx, params).await, || FlowRunDiagnosis {
+        flow_run_id,
+        ..FlowRunDiagnosis::default()
+    })
+}
+
+/// What round 2 reads, each only when the run's phase makes it relevant.
+struct Reads {
+    states: Vec<StateRecord>,
+    flow_name: Option<String>,
+    tasks: Vec<TaskRecord>,
+    tasks_truncated: bool,
+    logs: Vec<LogRecord>,
+    logs_truncated: bool,
+    deployment: Option<DeploymentRecord>,
+    readiness: Option<Readiness>,
+    tag_limits: Vec<TagLimitRecord>,
+    global_limits: Vec<LimitRecord>,
+}
+
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunDiagnosis, String> {
+    let id = parse_id(&params.flow_run_id, "flow_run_id", "get_flow_runs")?;
+    let prefect = ctx.prefect(params.workspace_id)?;
+    let text = |e: PrefectError| e.to_string();
+    let run: RunRecord = read_one(&prefect, "flow_runs", "id", &id)
+        .await
+        .map_err(text)?
+        .ok_or_else(|| format!("flow run {id} not found; get_flow_runs lists the existing runs"))?;
+    let phase = run.phase();
+    let reads = read_context(&prefect, &run, phase).await.map_err(text)?;
+    let slug = reads.deployment.as_ref().map(|d| slug(reads.flow_name.as_deref(), &d.name));
+
+    // Round 3: who holds the full limits that matter here.
+    let waiting = waiting_tasks(&reads.tasks);
+    let full_tags = full_tag_limits(&reads.tag_limits, &waiting);
+    let holder_ids: Vec<&str> = unique(full_tags.iter().flat_map(|l| l.active_slots.iter().map(String::as_str)));
+    let deployment_full = phase == Phase::NotStarted
+        && reads
+            .deployment
+            .as_ref()
+            .and_then(|d| d.global_concurrency_limit.as_ref())
+            .is_some_and(|l| l.active && l.active_slots >= l.limit);
+    let (task_holders, run_holders) = futures::join!(
+        async {
+            if holder_ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let body = json!({"task_runs": {"id": {"any_": holder_ids}}, "limit": holder_ids.len(), "offset": 0});
+            prefect.post::<Vec<TaskRecord>, _>("task_runs/filter", &body).await
+        },
+        async {
+            match (&reads.deployment, deployment_full) {
+                (Some(deployment), true) => active_runs(&prefect, &deployment.id, 5).await,
+                _ => Ok(Vec::new()),
+            }
+        },
+    );
+    let (task_holders, run_holders) = (task_holders.map_err(text)?, run_holders.map_err(text)?);
+
+    let mut findings = Vec::new();
+    match phase {
+        Phase::Finished => findings.extend(ending_findings(&run, &reads)),
+        Phase::NotStarted => findings.extend(start_findings(ctx.now, &run, &reads, slug.as_deref(), &run_holders)),
+        Phase::Active => {
+            findings.extend(active_findings(ctx.now, &run, &reads, &waiting, &full_tags, &task_holders));
+        }
+    }
+    let verdict = conclude(&mut findings, healthy_verdict(ctx.now, &run));
+    Ok(shape(run, reads, slug, findings, verdict, params.flow_run_id))
+}
+
+/// Round 2: everything that depends only on the run, concurrently.
+async fn read_context<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    run: &RunRecord,
+    phase: Phase,
+) -> Result<Reads, PrefectError> {
+    let started = phase != Phase::NotStarted;
+    let readiness_wanted = phase == Phase::NotStarted || run.state_type.as_deref() == Some("PENDING");
+    let states_path = format!("flow_run_states/?flow_run_id={}", run.id);
+    let tasks_body = json!({"task_runs": {"flow_run_id": {"any_": [run.id]}}, "sort": "EXPECTED_START_TIME_ASC",
+                            "limit": SERVER_PAGE_MAX, "offset": 0});
+    let logs_body = json!({"logs": {"flow_run_id": {"any_": [run.id]}, "level": {"ge_": 40}},
+                           "sort": "TIMESTAMP_DESC", "limit": ERROR_LOGS + 1, "offset": 0});
+    let (states, flow, tasks, logs, deployment, readiness, tags, globals) = futures::join!(
+        prefect.get::<Vec<StateRecord>>(&states_path),
+        flow_name(prefect, run.flow_id.as_deref()),
+        optional(started, prefect.post::<Vec<TaskRecord>, _>("task_runs/filter", &tasks_body)),
+        optional(started, prefect.post::<Vec<LogRecord>, _>("logs/filter", &logs_body)),
+        async {
+            match &run.deployment_id {
+                Some(id) => read_one::<DeploymentRecord, _>(prefect, "deployments", "id", id).await,
+                None => Ok(None),
+            }
+        },
+        async {
+            match (&run.work_pool_name, readiness_wanted) {
+                (Some(pool), true) => read_readiness(prefect, pool, run.work_queue_name.as_deref()).await.map(Some),
+                _ => Ok(None),
+            }
+        },
+        optional(phase == Phase::Active, tag_limits(prefect)),
+        optional(phase == Phase::Active, global_limits(prefect)),
+    );
+    let (tasks, mut logs) = (tasks?, logs?);
+    let logs_truncated = logs.len() > ERROR_LOGS;
+    logs.truncate(ERROR_LOGS);
+    logs.reverse();
+    Ok(Reads {
+        states: states?,
+        flow_name: flow?,
+        tasks_truncated: tasks.len() >= SERVER_PAGE_MAX,
+        tasks,
+        logs,
+        logs_truncated,
+        deployment: deployment?,
+        readiness: readiness?,
+        tag_limits: tags?,
+        global_limits: globals?,
+    })
+}
+
+/// `read` when `wanted`, else an empty list without a request.
+async fn optional<T>(
+    wanted: bool,
+    read: impl Future<Output = Result<Vec<T>, PrefectError>>,
+) -> Result<Vec<T>, PrefectError> {
+    if wanted { read.await } else { Ok(Vec::new()) }
+}
+
+fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    items.filter(|item| seen.insert(*item)).collect()
+}
+
+/// Task runs that have not started: waiting for a slot, scheduled or pending.
+fn waiting_tasks(tasks: &[TaskRecord]) -> Vec<&TaskRecord> {
+    tasks.iter().filter(|t| matches!(t.state_type.as_deref(), Some("SCHEDULED" | "PENDING"))).collect()
+}
+
+/// Tag limits on the tags of waiting task runs whose slots are all taken.
+fn full_tag_limits<'a>(limits: &'a [TagLimitRecord], waiting: &[&TaskRecord]) -> Vec<&'a TagLimitRecord> {
+    limits
+        .iter()
+        .filter(|l| l.active_slots.len() as i64 >= l.concurrency_limit)
+        .filter(|l| waiting.iter().any(|t| t.tags.as_deref().unwrap_or_default().contains(&l.tag)))
+        .collect()
+}
+
+fn task_label(task: &TaskRecord) -> String {
+    format!("{} ({})", task.name.as_deref().unwrap_or("unnamed"), task.id)
+}
+
+fn task_message(task: &TaskRecord) -> Option<&str> {
+    task.state.as_ref().and_then(|s| s.message.as_deref()).filter(|m| !m.is_empty())
+}
+
+fn failed_tasks(tasks: &[TaskRecord]) -> impl Iterator<Item = &TaskRecord> {
+    tasks.iter().filter(|t| matches!(t.state_type.as_deref(), Some("FAILED" | "CRASHED")))
+}
+
+fn run_object(run: &RunRecord) -> ObjectRef {
+    ObjectRef::new("flow_run", Some(&run.id), run.name.as_deref())
+}
+
+fn logs_step(run: &RunRecord) -> String {
+    format!("get_flow_run_logs with flow_run_id \"{}\" for the full log", run.id)
+}
+
+/// Failed, crashed, cancelled or completed: what ended the run.
+fn ending_findings(run: &RunRecord, reads: &Reads) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let state = run.state_name.as_deref().unwrap_or("unknown");
+    let message = run.message().map_or_else(|| "no state message".to_owned(), |m| clip(m, 300));
+    let retry = format!("once fixed, `prefect flow-run retry {}`", run.id);
+    let failed: Vec<&TaskRecord> = failed_tasks(&reads.tasks).collect();
+    match run.state_type.as_deref() {
+        Some("CRASHED") => findings.push(Finding::new(
+            Severity::Cause,
+            "flow_run_crashed",
+            run_object(run),
+            format!("state {state}: {message}"),
+            format!(
+                "a crash is the infrastructure's doing (killed process, out of memory, lost worker): check the \
+                 worker and infrastructure logs for this run{}; {retry}",
+                run.work_pool_name.as_ref().map(|p| format!(" (work pool '{p}')")).unwrap_or_default()
+            ),
+        )),
+        Some("CANCELLED") => findings.push(Finding::new(
+            Severity::Cause,
+            "flow_run_cancelled",
+            run_object(run),
+            format!("state {state}: {message}"),
+            "read_events for prefect.flow-run events of this run shows who or what cancelled it".to_owned(),
+        )),
+        Some("FAILED") if state == "TimedOut" => findings.push(Finding::new(
+            Severity::Cause,
+            "flow_run_timed_out",
+            run_object(run),
+            format!("state {state}: {message}"),
+            format!("raise the flow's timeout_seconds or make it faster; {retry}"),
+        )),
+        _ => {}
+    }
+    let severity = if run.state_type.as_deref() == Some("FAILED") { Severity::Cause } else { Severity::Warning };
+    for task in failed.iter().take(3) {
+        findings.push(Finding::new(
+            severity,
+            "task_run_failed",
+            ObjectRef::new("task_run", Some(&task.id), task.name.as_deref()),
+            format!(
+                "task run {} ended {}: {}",
+                task_label(task),
+                task.state_name.as_deref().unwrap_or("Failed"),
+                task_message(task).map_or_else(|| "no state message".to_owned(), |m| clip(m, 300))
+            ),
+            format!(
+                "get_task_runs with filter {{\"id\": {{\"any_\": [\"{}\"]}}}}; {}; {retry}",
+                task.id,
+                logs_step(run)
+            ),
+        ));
+    }
+    if let Some(finding) = error_log_finding(run, reads, failed.is_empty() && severity == Severity::Cause) {
+        findings.push(finding);
+    }
+    if run.state_type.as_deref() == Some("FAILED") && !findings.iter().any(|f| f.severity == Severity::Cause) {
+        findings.push(Finding::new(
+            Severity::Cause,
+            "flow_run_failed",
+            run_object(run),
+            format!("state {state}: {message}; no failed task run and no ERROR log line"),
+            format!("{}; {retry}", logs_step(run)),
+        ));
+    }
+    findings
+}
+
+/// The ERROR lines as a finding: the cause of a failure nothing else explains, else context.
+fn error_log_finding(run: &RunRecord, reads: &Reads, is_cause: bool) -> Option<Finding> {
+    let first = reads.logs.first()?;
+    let count = if reads.logs_truncated { format!("more than {ERROR_LOGS}") } else { reads.logs.len().to_string() };
+    let exception = first.message.as_deref().unwrap_or_default().lines().rev().find(|l| !l.trim().is_empty());
+    Some(Finding::new(
+        if is_cause { Severity::Cause } else { Severity::Info },
+        "error_logs",
+        run_object(run),
+        format!("{count} log line(s) at ERROR or above; the first ends: {}", clip(exception.unwrap_or("").trim(), 300)),
+        logs_step(run),
+    ))
+}
+
+/// Scheduled or Late and never started: what keeps workers from starting it.
+fn start_findings(
+    now: OffsetDateTime,
+    run: &RunRecord,
+    reads: &Reads,
+    slug: Option<&str>,
+    holders: &[RunRef],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let late_by = minutes_since(now, run.expected_start_time.as_deref());
+    let due = run.state_name.as_deref() == Some("Late") || late_by.is_some_and(|m| m >= 0);
+    let severity = if due { Severity::Cause } else { Severity::Warning };
+    if let Some(readiness) = &reads.readiness {
+        findings.extend(readiness.findings(severity).into_iter().map(|mut f| {
+            if f.severity == Severity::Cause {
+                f.severity = severity;
+            }
+            f
+        }));
+    } else if run.deployment_id.is_none() {
+        findings.push(Finding::new(
+            severity,
+            "no_work_pool",
+            run_object(run),
+            "the run has neither a deployment nor a work pool, so no worker will pick it up".to_owned(),
+            "start it from code (`flow.serve()` or a direct call), or create it from a deployment".to_owned(),
+        ));
+    }
+    if let (Some(deployment), Some(slug)) = (&reads.deployment, slug) {
+        findings.extend(deployment_saturated(deployment, slug, holders, severity));
+        // Workers still start existing runs of a paused deployment.
+        findings.extend(deployment_paused(deployment, slug, Severity::Warning));
+    }
+    if due {
+        let late = late_by.map_or_else(String::new, |m| format!(", {m} min ago"));
+        let blocked = findings.iter().any(|f| f.severity == Severity::Cause);
+        findings.push(Finding::new(
+            if blocked { Severity::Info } else { Severity::Warning },
+            "flow_run_late",
+            run_object(run),
+            format!(
+                "state {}, expected to start at {}{late}{}",
+                run.state_name.as_deref().unwrap_or("Scheduled"),
+                format::optional_timestamp(run.expected_start_time.as_deref()).unwrap_or_default(),
+                if blocked { "" } else { "; pool, queue, workers and limits look ready" }
+            ),
+            if blocked {
+                "fix the cause above; the run starts when a worker next polls".to_owned()
+            } else {
+                "check the worker's own logs (it may fail to submit runs); get_flow_runs with filter \
+                 {\"state\": {\"name\": {\"any_\": [\"Late\"]}}} shows whether other runs are Late too"
+                    .to_owned()
+            },
+        ));
+    }
+    findings
+}
+
+/// Pending, Running, Paused, Cancelling: what holds it up now.
+fn active_findings(
+    now: OffsetDateTime,
+    run: &RunRecord,
+    reads: &Reads,
+    waiting: &[&TaskRecord],
+    full_tags: &[&TagLimitRecord],
+    holders: &[TaskRecord],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if run.state_type.as_deref() == Some("PAUSED") {
+        findings.push(Finding::new(
+            Severity::Cause,
+            "flow_run_paused",
+            run_object(run),
+            format!(
+                "state {}: {}",
+                run.state_name.as_deref().unwrap_or("Paused"),
+                run.message().map_or("waiting to be resumed", |m| m)
+            ),
+            "resume it in the Prefect UI (it may be waiting for input); it is cancelled if not resumed before its timeout"
+                .to_owned(),
+        ));
+    }
+    for limit in full_tags {
+        let blocked: Vec<String> = waiting
+            .iter()
+            .filter(|t| t.tags.as_deref().unwrap_or_default().contains(&limit.tag))
+            .map(|t| format!("{} is {}", task_label(t), t.state_name.as_deref().unwrap_or("waiting")))
+            .collect();
+        let holder_labels: Vec<String> = limit
+            .active_slots
+            .iter()
+            .map(|id| match holders.iter().find(|h| &h.id == id) {
+                Some(h) => match &h.flow_run_id {
+                    Some(run) => format!("{} of flow run {run}", task_label(h)),
+                    None => task_label(h),
+                },
+                None => format!("({id})"),
+            })
+            .collect();
+        findings.push(Finding::new(
+            Severity::Cause,
+            "tag_concurrency_saturated",
+            ObjectRef::new("concurrency_limit", Some(&limit.id), Some(&format!("tag:{}", limit.tag))),
+            format!(
+                "tag '{}' limit {}, {} active slot(s){}; waiting here: {}",
+                limit.tag,
+                limit.concurrency_limit,
+                limit.active_slots.len(),
+                held_by("task run", &holder_labels),
+                blocked.join(", ")
+            ),
+            format!(
+                "get_task_runs with filter {{\"id\": {{\"any_\": {}}}}} shows the holders; wait for them, or \
+                 `prefect concurrency-limit inspect '{}'` / `prefect concurrency-limit reset '{}'` if a slot leaked",
+                json!(limit.active_slots),
+                limit.tag,
+                limit.tag
+            ),
+        ));
+    }
+    let awaiting_slot = waiting.iter().any(|t| t.state_name.as_deref() == Some("AwaitingConcurrencySlot"));
+    // A full global limit matters when a task waits for a slot that no tag limit explains.
+    findings.extend(saturated_globals(&reads.global_limits).into_iter().map(|mut f| {
+        f.severity = match (awaiting_slot, full_tags.is_empty()) {
+            (true, true) => Severity::Cause,
+            (true, false) => Severity::Warning,
+            (false, _) => Severity::Info,
+        };
+        f
+    }));
+    if run.state_type.as_deref() == Some("PENDING") {
+        if let Some(readiness) = &reads.readiness {
+            findings.extend(readiness.findings(Severity::Warning));
+        }
+        if !findings.iter().any(|f| f.severity == Severity::Cause) {
+            let since = run.state.as_ref().and_then(|s| s.timestamp.as_deref());
+            let minutes = minutes_since(now, since).map_or_else(String::new, |m| format!(" for {m} min"));
+            findings.push(Finding::new(
+                Severity::Warning,
+                "stuck_pending",
+                run_object(run),
+                format!("Pending{minutes}: a worker took the run but its infrastructure has not started it"),
+                "check the worker's logs for this run's submission (image pull, quota, crash on start)".to_owned(),
+            ));
+        }
+    }
+    for task in failed_tasks(&reads.tasks).take(3) {
+        findings.push(Finding::new(
+            Severity::Warning,
+            "task_run_failed",
+            ObjectRef::new("task_run", Some(&task.id), task.name.as_deref()),
+            format!(
+                "task run {} ended {}: {}",
+                task_label(task),
+                task.state_name.as_deref().unwrap_or("Failed"),
+                task_message(task).map_or_else(|| "no state message".to_owned(), |m| clip(m, 300))
+            ),
+            format!("get_task_runs with filter {{\"id\": {{\"any_\": [\"{}\"]}}}}", task.id),
+        ));
+    }
+    if let Some(mut finding) = error_log_finding(run, reads, false) {
+        finding.severity = Severity::Warning;
+        findings.push(finding);
+    }
+    findings
+}
+
+fn healthy_verdict(now: OffsetDateTime, run: &RunRecord) -> String {
+    let state = run.state_name.as_deref().unwrap_or("unknown");
+    match run.state_type.as_deref() {
+        Some("COMPLETED") => format!("The run completed (state {state}); nothing to fix."),
+        Some("SCHEDULED") => format!(
+            "Scheduled for {}; not due yet, and nothing would stop it from starting.",
+            format::optional_timestamp(run.expected_start_time.as_deref()).unwrap_or_default()
+        ),
+        Some("RUNNING") => {
+            let minutes =
+                minutes_since(now, run.start_time.as_deref()).map_or_else(String::new, |m| format!(" for {m} min"));
+            format!("Running{minutes}; no blocking cause found.")
+        }
+        _ => format!("State {state}; no cause found."),
+    }
+}
+
+/// Keeps the first and last lines of a long message (a traceback ends with the exception),
+/// each line clipped.
+fn compact_message(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().collect();
+    let clipped = |lines: &[&str]| lines.iter().map(|l| clip(l, LINE_CHARS)).collect::<Vec<_>>().join("\n");
+    if lines.len() <= MESSAGE_HEAD_LINES + MESSAGE_TAIL_LINES {
+        return clipped(&lines);
+    }
+    let omitted = lines.len() - MESSAGE_HEAD_LINES - MESSAGE_TAIL_LINES;
+    format!(
+        "{}\n… [{omitted} lines omitted] …\n{}",
+        clipped(&lines[..MESSAGE_HEAD_LINES]),
+        clipped(&lines[lines.len() - MESSAGE_TAIL_LINES..])
+    )
+}
+
+fn sort_key(raw: Option<&str>) -> i128 {
+    raw.and_then(|r| OffsetDateTime::parse(r, &Rfc3339).ok()).map_or(0, |t| t.unix_timestamp_nanos())
+}
+
+fn shape(
+    run: RunRecord,
+    reads: Reads,
+    deployment: Option<String>,
+    findings: Vec<Finding>,
+    verdict: String,
+    flow_run_id: String,
+) -> FlowRunDiagnosis {
+    let mut states = reads.states;
+    states.sort_by_key(|s| sort_key(s.timestamp.as_deref()));
+    let state_history_truncated = states.len() > HISTORY;
+    let state_history = states
+        .split_off(states.len().saturating_sub(HISTORY))
+        .into_iter()
+        .map(|s| StateEntry {
+            timestamp: format::optional_timestamp(s.timestamp.as_deref()),
+            kind: s.kind,
+            name: s.name,
+            message: s.message.filter(|m| !m.is_empty()).map(|m| clip(&m, 300)),
+        })
+        .collect();
+    let mut task_runs_by_state = BTreeMap::new();
+    for task in &reads.tasks {
+        *task_runs_by_state.entry(task.state_name.clone().unwrap_or_else(|| "unknown".into())).or_insert(0) += 1;
+    }
+    let failed_task_runs = failed_tasks(&reads.tasks)
+        .take(FAILED_TASKS)
+        .map(|t| TaskRunBrief {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            state_type: t.state_type.clone(),
+            state_name: t.state_name.clone(),
+            message: task_message(t).map(|m| clip(m, 500)),
+            end_time: format::optional_timestamp(t.end_time.as_deref()),
+            tags: t.tags.clone().unwrap_or_default(),
+        })
+        .collect();
+    let error_logs = reads
+        .logs
+        .into_iter()
+        .map(|log| ErrorLog {
+            timestamp: format::optional_timestamp(log.timestamp.as_deref()),
+            level_name: log.level.map(level_name),
+            logger: log.name,
+            task_run_id: log.task_run_id,
+            message: compact_message(log.message.as_deref().unwrap_or_default()),
+        })
+        .collect();
+    let state_message = run.message().map(|m| clip(m, 500));
+    FlowRunDiagnosis {
+        flow_run_id,
+        verdict,
+        findings,
+        flow_run: Some(RunSummary {
+            id: run.id,
+            name: run.name,
+            flow_name: reads.flow_name,
+            deployment_id: run.deployment_id,
+            deployment,
+            state_type: run.state_type,
+            state_name: run.state_name,
+            state_message,
+            expected_start_time: format::optional_timestamp(run.expected_start_time.as_deref()),
+            start_time: format::optional_timestamp(run.start_time.as_deref()),
+            end_time: format::optional_timestamp(run.end_time.as_deref()),
+            run_count: run.run_count,
+            work_pool_name: run.work_pool_name,
+            work_queue_name: run.work_queue_name,
+            tags: run.tags.unwrap_or_default(),
+        }),
+        state_history,
+        state_history_truncated,
+        task_runs_by_state,
+        task_runs_truncated: reads.tasks_truncated,
+        failed_task_runs,
+        error_logs,
+        error_logs_truncated: reads.logs_truncated,
+        work_pool: reads.readiness.as_ref().map(Readiness::summary),
+    }
+}
