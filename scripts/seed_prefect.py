@@ -523,10 +523,12 @@ def _seed_stateful_runs(client: SyncPrefectClient, deployment_ids: dict[str, UUI
 
 DIAG_FLOW = "diag-reports"
 DIAG_TAG = "diag-serial"
-DIAG_IDLE_POOL = "diag-idle-pool"
-DIAG_READY_POOL = "diag-ready-pool"
-DIAG_PAUSED_QUEUE = "diag-paused-queue"
-DIAG_WORKER = "worker-diag-1"
+# Existing pools (tests expect at most five pools): one without workers, and one with an
+# ONLINE worker and a paused queue.
+DIAG_IDLE_POOL = "docker-pool"
+DIAG_READY_POOL = "process-pool"
+DIAG_PAUSED_QUEUE = "backlog"
+DIAG_WORKER = "worker-process-1"
 DIAG_LATE_MINUTES = (25, 15, 5)
 
 
@@ -542,16 +544,7 @@ def _seed_diagnosis(client: SyncPrefectClient) -> dict[str, Any]:
     before the automations exist (so none of them fires on these state changes).
     """
     now = datetime.now(UTC)
-    templates = _base_job_templates()
     flow_id = client.create_flow_from_name(DIAG_FLOW)
-    client.create_work_pool(
-        WorkPoolCreate(name=DIAG_IDLE_POOL, type="process", base_job_template=templates["process"])
-    )
-    client.create_work_pool(
-        WorkPoolCreate(name=DIAG_READY_POOL, type="process", base_job_template=templates["process"])
-    )
-    client.create_work_queue(DIAG_PAUSED_QUEUE, work_pool_name=DIAG_READY_POOL, is_paused=True)
-    client.send_worker_heartbeat(DIAG_READY_POOL, DIAG_WORKER, heartbeat_interval_seconds=WORKER_HEARTBEAT_SECONDS)
 
     def deployment(name: str, **spec: Any) -> UUID:
         return client.create_deployment(flow_id=flow_id, name=name, entrypoint="flows/reports.py:reports", **spec)

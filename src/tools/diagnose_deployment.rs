@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use super::args::WorkspaceId;
 use super::diagnosis::{
     DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, TagLimitRecord, active_runs,
-    clip, conclude, deployment_paused, deployment_saturated, flow_name, held_by, minutes_since, parse_id,
-    read_readiness, slug, tag_limits,
+    clip, collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by, minutes_since,
+    parse_id, read_readiness, slug, tag_limits,
 };
 use super::get_deployments::describe_schedule;
 use super::{Envelope, ToolContext, format, respond};
@@ -442,12 +442,7 @@ fn shape(
         *by_state_type.entry(run.state_type.clone().unwrap_or_else(|| "UNKNOWN".into())).or_insert(0) += 1;
     }
     let limit = deployment.global_concurrency_limit.as_ref();
-    let collision_strategy = deployment
-        .concurrency_options
-        .as_ref()
-        .and_then(|o| o.get("collision_strategy"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let collision_strategy = collision_strategy(&deployment).map(str::to_owned);
     let oldest_late_minutes =
         reads.oldest_late.as_ref().and_then(|r| minutes_since(now, r.expected_start_time.as_deref()));
     DeploymentDiagnosis {

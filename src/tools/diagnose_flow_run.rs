@@ -386,6 +386,22 @@ fn failed_tasks(tasks: &[TaskRecord]) -> impl Iterator<Item = &TaskRecord> {
     tasks.iter().filter(|t| matches!(t.state_type.as_deref(), Some("FAILED" | "CRASHED")))
 }
 
+/// A failed or crashed task run, with its state message.
+fn task_failed(task: &TaskRecord, severity: Severity, then: String) -> Finding {
+    Finding::new(
+        severity,
+        "task_run_failed",
+        ObjectRef::new("task_run", Some(&task.id), task.name.as_deref()),
+        format!(
+            "task run {} ended {}: {}",
+            task_label(task),
+            task.state_name.as_deref().unwrap_or("Failed"),
+            task_message(task).map_or_else(|| "no state message".to_owned(), |m| clip(m, 300))
+        ),
+        format!("get_task_runs with filter {{\"id\": {{\"any_\": [\"{}\"]}}}}; {then}", task.id),
+    )
+}
+
 fn run_object(run: &RunRecord) -> ObjectRef {
     ObjectRef::new("flow_run", Some(&run.id), run.name.as_deref())
 }
@@ -431,22 +447,7 @@ fn ending_findings(run: &RunRecord, reads: &Reads) -> Vec<Finding> {
     }
     let severity = if run.state_type.as_deref() == Some("FAILED") { Severity::Cause } else { Severity::Warning };
     for task in failed.iter().take(3) {
-        findings.push(Finding::new(
-            severity,
-            "task_run_failed",
-            ObjectRef::new("task_run", Some(&task.id), task.name.as_deref()),
-            format!(
-                "task run {} ended {}: {}",
-                task_label(task),
-                task.state_name.as_deref().unwrap_or("Failed"),
-                task_message(task).map_or_else(|| "no state message".to_owned(), |m| clip(m, 300))
-            ),
-            format!(
-                "get_task_runs with filter {{\"id\": {{\"any_\": [\"{}\"]}}}}; {}; {retry}",
-                task.id,
-                logs_step(run)
-            ),
-        ));
+        findings.push(task_failed(task, severity, format!("{}; {retry}", logs_step(run))));
     }
     if let Some(finding) = error_log_finding(run, reads, failed.is_empty() && severity == Severity::Cause) {
         findings.push(finding);
@@ -624,18 +625,7 @@ fn active_findings(
         }
     }
     for task in failed_tasks(&reads.tasks).take(3) {
-        findings.push(Finding::new(
-            Severity::Warning,
-            "task_run_failed",
-            ObjectRef::new("task_run", Some(&task.id), task.name.as_deref()),
-            format!(
-                "task run {} ended {}: {}",
-                task_label(task),
-                task.state_name.as_deref().unwrap_or("Failed"),
-                task_message(task).map_or_else(|| "no state message".to_owned(), |m| clip(m, 300))
-            ),
-            format!("get_task_runs with filter {{\"id\": {{\"any_\": [\"{}\"]}}}}", task.id),
-        ));
+        findings.push(task_failed(task, Severity::Warning, logs_step(run)));
     }
     if let Some(mut finding) = error_log_finding(run, reads, false) {
         finding.severity = Severity::Warning;

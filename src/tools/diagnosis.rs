@@ -529,12 +529,7 @@ pub fn deployment_saturated(
     severity: Severity,
 ) -> Option<Finding> {
     let limit = deployment.global_concurrency_limit.as_ref().filter(|l| l.active && l.active_slots >= l.limit)?;
-    let strategy = deployment
-        .concurrency_options
-        .as_ref()
-        .and_then(|o| o.get("collision_strategy"))
-        .and_then(Value::as_str)
-        .unwrap_or("ENQUEUE");
+    let strategy = collision_strategy(deployment).unwrap_or("ENQUEUE");
     Some(Finding::new(
         severity,
         "deployment_concurrency_saturated",
@@ -550,6 +545,11 @@ pub fn deployment_saturated(
             deployment.id
         ),
     ))
+}
+
+/// ENQUEUE or CANCEL_NEW, when the deployment sets it.
+pub fn collision_strategy(deployment: &DeploymentRecord) -> Option<&str> {
+    deployment.concurrency_options.as_ref()?.get("collision_strategy")?.as_str()
 }
 
 /// `, held by <what> a, b` (first three, then a count).
