@@ -145,6 +145,8 @@ mod tests {
             (Method::POST, "admin/database/clear"),
             (Method::GET, "admin/settings"),
             (Method::GET, "events/filter/next/x"),
+            (Method::POST, "flow_run_states/"),
+            (Method::GET, "flow_run_states/0e6b1c8e-0000-4000-8000-000000000000/x"),
         ];
         for (method, path) in refused {
             assert!(!allowed(method.clone(), OSS, &format!("{OSS}/{path}")), "{method} {path}");

@@ -998,6 +998,18 @@ mod tests {
     }
 
     #[test]
+    fn pending_run_with_ready_infrastructure_is_stuck_pending() {
+        let pending = late(json!({"state_type": "PENDING", "state_name": "Pending", "run_count": 0,
+            "state": {"type": "PENDING", "name": "Pending", "timestamp": "2026-11-27T11:20:00Z"}}));
+        let (result, requests) = diagnose(&server(pending));
+        assert_eq!((&top(&result)["kind"], &top(&result)["severity"]), (&json!("stuck_pending"), &json!("warning")));
+        assert!(top(&result)["evidence"].as_str().unwrap().starts_with("Pending for 40 min"), "{result}");
+        assert!(result["verdict"].as_str().unwrap().starts_with("No blocking cause found; warning stuck_pending"));
+        assert_eq!(result["work_pool"]["workers_online"], 1);
+        assert_eq!(requests, 11);
+    }
+
+    #[test]
     fn a_task_waiting_on_a_full_global_limit() {
         let running = run("RUNNING", "Running", json!({"run_count": 1}));
         let fake = server(running)

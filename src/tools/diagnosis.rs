@@ -470,7 +470,8 @@ impl Readiness {
                 object(),
                 format!("work pool '{name}' limit {limit}, {active} Pending/Running runs hold its slots"),
                 format!(
-                    "get_flow_runs with filter {{\"state\": {{\"type\": {{\"any_\": [\"PENDING\", \"RUNNING\"]}}}}}} to see them, or `prefect work-pool set-concurrency-limit '{name}' <n>`"
+                    "`prefect work-pool slots '{name}'` lists the runs holding them; wait for them or \
+                     `prefect work-pool set-concurrency-limit '{name}' <n>`"
                 ),
             ));
         }
@@ -484,8 +485,9 @@ impl Readiness {
                 ObjectRef::new("work_queue", Some(&queue.id), Some(&queue.name)),
                 format!("work queue '{}' limit {limit}, {active} Pending/Running runs hold its slots", queue.name),
                 format!(
-                    "get_flow_runs with filter {{\"work_queue_name\": {{\"any_\": [\"{}\"]}}, \"state\": {{\"type\": {{\"any_\": [\"PENDING\", \"RUNNING\"]}}}}}}, or `prefect work-queue set-concurrency-limit '{}' <n> --pool '{name}'`",
-                    queue.name, queue.name
+                    "`prefect work-queue slots '{queue}' --pool '{name}'` lists the runs holding them; wait for \
+                     them or `prefect work-queue set-concurrency-limit '{queue}' <n> --pool '{name}'`",
+                    queue = queue.name
                 ),
             ));
         }

@@ -4,10 +4,12 @@ compared with the REST API's own answer."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from harness import call_counting_upstream
-from mcp_client import MODERN, call_tool, envelope, error_text
+from mcp_client import MODERN, call_tool, client, envelope, error_text
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -210,3 +212,18 @@ def test_unknown_and_malformed_ids_are_precise_errors(worker_with_secrets):
                                 "\"<flow>/<deployment>\"; get_deployments shows each deployment's slug")
     count, _ = call_counting_upstream(worker_with_secrets, "diagnose_deployment", {"deployment_id": "x"})
     assert count == 0
+
+
+@pytest.mark.parametrize("mode", ["legacy", MODERN])
+def test_the_diagnosis_toolset(worker_with_secrets, prefect, mode):
+    name = prefect.manifest["diagnosis"]["crashed"]["run"]
+
+    async def go():
+        async with client(worker_with_secrets, mode, {"X-MCP-Toolsets": "diagnosis"}) as session:
+            names = [t.name for t in (await session.list_tools()).tools]
+            result = await session.call_tool("diagnose_flow_run", {"flow_run_id": run_id(prefect, name)})
+            return names, result
+
+    names, result = asyncio.run(go())
+    assert names == ["orientation", "diagnose_flow_run", "diagnose_deployment"]
+    assert envelope(result)["findings"][0]["kind"] == "flow_run_crashed"
