@@ -505,6 +505,17 @@ fn start_findings(
             "the run has neither a deployment nor a work pool, so no worker will pick it up".to_owned(),
             "start it from code (`flow.serve()` or a direct call), or create it from a deployment".to_owned(),
         ));
+    } else {
+        findings.push(Finding::new(
+            severity,
+            "no_work_pool",
+            run_object(run),
+            format!(
+                "deployment '{}' has no work pool: only the process serving it (`flow.serve()`) starts its runs",
+                slug.unwrap_or("unknown")
+            ),
+            "check that the process serving this deployment is running and connected to this Prefect API".to_owned(),
+        ));
     }
     if let (Some(deployment), Some(slug)) = (&reads.deployment, slug) {
         findings.extend(deployment_saturated(deployment, slug, holders, severity));
@@ -1141,6 +1152,11 @@ mod tests {
         let (result, requests) = diagnose(&server(run("SCHEDULED", "Late", json!({}))));
         assert_eq!((&top(&result)["kind"], &top(&result)["severity"]), (&json!("no_work_pool"), &json!("cause")));
         assert_eq!(requests, 3);
+        let served = run("SCHEDULED", "Late", json!({"deployment_id": DEP}));
+        let (result, requests) = diagnose(&server(served));
+        assert_eq!(top(&result)["kind"], "no_work_pool");
+        assert!(top(&result)["evidence"].as_str().unwrap().starts_with("deployment 'etl/nightly' has no work pool"));
+        assert_eq!(requests, 4);
     }
 
     #[test]

@@ -227,3 +227,13 @@ def test_the_diagnosis_toolset(worker_with_secrets, prefect, mode):
     names, result = asyncio.run(go())
     assert names == ["orientation", "diagnose_flow_run", "diagnose_deployment"]
     assert envelope(result)["findings"][0]["kind"] == "flow_run_crashed"
+
+
+def test_late_run_of_a_deployment_without_a_pool(worker_with_secrets, prefect):
+    late = [n for n in prefect.manifest["late_flow_runs"] if prefect.manifest["flow_runs"][n]["work_pool"] is None]
+    assert late, "the seed has a Late run of a deployment without a work pool"
+    run = prefect.manifest["flow_runs"][late[0]]
+    cause = top_cause(diagnose_run(worker_with_secrets, run["id"]))
+    assert cause["kind"] == "no_work_pool"
+    assert cause["object"] == {"type": "flow_run", "id": run["id"], "name": late[0]}
+    assert cause["evidence"].startswith(f"deployment '{run['deployment']}' has no work pool")
