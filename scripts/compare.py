@@ -4,7 +4,8 @@ server (PyPI prefect-mcp 0.0.1b13) on the same seeded Prefect server.
 Both servers reach Prefect through one counting proxy, so the REST calls each tool call makes
 are measured the same way. Each server is driven by the official Python MCP SDK over one
 persistent connection (handshake mode, which both speak). Prints, per case, median and p90
-latency of both, the ratio, and REST calls per call; then throughput under a bounded
+latency of both, the ratio, REST calls per call, and for ours the critical-path REST time (how
+long at least one Prefect request was in flight) with our latency as a multiple of it; then throughput under a bounded
 concurrent load and the resident memory of each server.
 
     .venv/bin/python scripts/compare.py [--requests 20] [--clients 8] [--load-calls 200]
@@ -43,10 +44,12 @@ REFERENCE_PACKAGE = "prefect-mcp==0.0.1b13"
 
 
 class CountingProxy:
-    """Forwards every request to Prefect and counts them (HTTP/1.1 keep-alive on both sides)."""
+    """Forwards every request to Prefect, counting them and recording when each was in flight
+    (HTTP/1.1 keep-alive towards the servers under test)."""
 
     def __init__(self, upstream: str):
         self.count = 0
+        self.spans: list[tuple[float, float]] = []
         self._lock = threading.Lock()
         target = urlsplit(upstream)
         owner = self
@@ -64,6 +67,7 @@ class CountingProxy:
                 pass
 
             def _forward(self):
+                started = time.perf_counter()
                 with owner._lock:
                     owner.count += 1
                 length = int(self.headers.get("content-length") or 0)
@@ -81,6 +85,8 @@ class CountingProxy:
                 self.end_headers()
                 self.wfile.write(payload)
                 connection.close()
+                with owner._lock:
+                    owner.spans.append((started, time.perf_counter()))
 
             do_GET = do_POST = _forward
 
@@ -88,6 +94,17 @@ class CountingProxy:
         self.server.daemon_threads = True
         self.api_url = f"http://127.0.0.1:{self.server.server_address[1]}{target.path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+    def busy_ms(self, since: int) -> float:
+        """How long at least one request recorded after span `since` was in flight: the
+        critical path through the REST calls of one tool call."""
+        busy, reach = 0.0, float("-inf")
+        for start, end in sorted(self.spans[since:]):
+            if end > reach:
+                busy += end - max(start, reach)
+                reach = end
+        return busy * 1000
 
 
 def ensure_reference() -> Path:
@@ -195,7 +212,9 @@ def cases(prefect) -> list[tuple[str, str, dict]]:
     ]
 
 
-async def latencies(url: str, proxy: CountingProxy, plan, requests: int) -> dict[str, tuple[list[float], int, bool]]:
+async def latencies(url: str, proxy: CountingProxy, plan, requests: int) -> dict[str, tuple]:
+    """Per case: call timings (ms), REST calls per call, whether it failed, and the critical-path
+    REST time (ms) of each timed call."""
     results = {}
     async with Client(url, mode="legacy") as session:
         await session.list_tools()
@@ -204,18 +223,20 @@ async def latencies(url: str, proxy: CountingProxy, plan, requests: int) -> dict
             started = time.perf_counter()
             await session.list_tools()
             timings.append((time.perf_counter() - started) * 1000)
-        results["tools/list"] = (timings, 0, False)
+        results["tools/list"] = (timings, 0, False, [0.0] * len(timings))
         for label, tool, arguments in plan:
             before = proxy.count
             warm = await session.call_tool(tool, arguments)
             calls = proxy.count - before
             failed = bool(warm.is_error) or (warm.structured_content or {}).get("success") is False
-            timings = []
+            timings, critical = [], []
             for _ in range(requests):
+                since = len(proxy.spans)
                 started = time.perf_counter()
                 await session.call_tool(tool, arguments)
                 timings.append((time.perf_counter() - started) * 1000)
-            results[label] = (timings, calls, failed)
+                critical.append(proxy.busy_ms(since))
+            results[label] = (timings, calls, failed, critical)
     return results
 
 
@@ -267,14 +288,15 @@ def main() -> int:
         theirs = asyncio.run(latencies(reference.url, proxy, plan, args.requests))
 
         print(f"\n{'case':<26} {'ref med':>8} {'ref p90':>8} {'ours med':>9} {'ours p90':>9} {'ratio':>6} "
-              f"{'REST ref':>9} {'REST ours':>10}")
+              f"{'REST ref':>9} {'REST ours':>10} {'REST path':>10} {'ours/path':>10}")
         for label in ours:
-            (r_t, r_calls, r_failed), (o_t, o_calls, o_failed) = theirs[label], ours[label]
-            r_med, o_med = statistics.median(r_t), statistics.median(o_t)
+            (r_t, r_calls, r_failed, _), (o_t, o_calls, o_failed, o_path) = theirs[label], ours[label]
+            r_med, o_med, path = statistics.median(r_t), statistics.median(o_t), statistics.median(o_path)
             flag = " (reference failed)" if r_failed else ""
             flag += " (ours failed)" if o_failed else ""
+            over_path = f"{o_med / path:>9.1f}x" if path else f"{'-':>10}"
             print(f"{label:<26} {r_med:>8.1f} {p90(r_t):>8.1f} {o_med:>9.1f} {p90(o_t):>9.1f} "
-                  f"{r_med / o_med:>5.1f}x {r_calls:>9} {o_calls:>10}{flag}")
+                  f"{r_med / o_med:>5.1f}x {r_calls:>9} {o_calls:>10} {path:>10.1f} {over_path}{flag}")
 
         print(f"\nload: {args.load_calls} get_flows calls over {args.clients} concurrent connections")
         for name, url in (("reference", reference.url), ("ours", worker.url)):

@@ -176,7 +176,7 @@ class PrefectServer:
         self.stop()
 
 
-def server_env(home: Path, auth_string: str | None) -> dict[str, str]:
+def server_env(home: Path, auth_string: str | None, settings: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _CHILD_ENV_DROP}
     env.update(
         {
@@ -194,6 +194,7 @@ def server_env(home: Path, auth_string: str | None) -> dict[str, str]:
         env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
     else:
         env.pop("PREFECT_SERVER_API_AUTH_STRING", None)
+    env.update(settings or {})
     return env
 
 
@@ -203,10 +204,12 @@ def start_prefect_server(
     auth_string: str | None = None,
     log_path: Path | None = None,
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    settings: dict[str, str] | None = None,
 ) -> PrefectServer:
     """Start `prefect server start` on 127.0.0.1 and wait until /api/health is 200.
 
     The server's stdout/stderr go to ``log_path`` (default ``home/server.log``).
+    ``settings`` are extra PREFECT_* environment variables for the server.
     On any startup failure the process group is stopped before raising.
     """
     home = Path(home).resolve()
@@ -225,7 +228,7 @@ def start_prefect_server(
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=server_env(home, auth_string),
+            env=server_env(home, auth_string, settings),
             cwd=home,
             start_new_session=True,
         )

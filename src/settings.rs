@@ -7,6 +7,8 @@ use crate::protocol::access::AccessTokens;
 
 /// Upstream requests that take longer than this fail with a timeout error.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 15_000;
+/// The window of the rate-limit binding, when `RATE_LIMIT_PERIOD_SECONDS` does not say.
+pub const DEFAULT_RATE_LIMIT_PERIOD_S: u32 = 60;
 /// Prefect's public docs MCP server, behind the `docs_*` tools.
 pub const DEFAULT_DOCS_MCP_URL: &str = "https://prefect-docs.fastmcp.app/mcp";
 
@@ -37,6 +39,10 @@ pub struct Settings {
     /// Which `X-Prefect-Api-Url` header values are acceptable (`ALLOW_PRIVATE_PREFECT_URLS`,
     /// `PREFECT_API_HOSTS`).
     pub url_policy: UrlPolicy,
+    /// The `period` of the `MCP_RATE_LIMITER` binding (`RATE_LIMIT_PERIOD_SECONDS`: 10 or
+    /// 60, the periods Cloudflare supports; default 60), sent as `Retry-After` when a client
+    /// goes over the limit.
+    pub rate_limit_period_s: u32,
 }
 
 impl Settings {
@@ -74,6 +80,10 @@ impl Settings {
                     .into_iter()
                     .map(|h: String| h.trim_end_matches('.').to_ascii_lowercase())
                     .collect(),
+            },
+            rate_limit_period_s: match non_empty("RATE_LIMIT_PERIOD_SECONDS").as_deref() {
+                Some("10") => 10,
+                _ => DEFAULT_RATE_LIMIT_PERIOD_S,
             },
         }
     }
@@ -134,6 +144,14 @@ mod tests {
         let settings = Settings::from_lookup(|k| (k == "MCP_ACCESS_TOKENS").then(|| "s3cret-token".to_owned()));
         assert!(settings.secrets_usable());
         assert!(!format!("{settings:?}").contains("s3cret-token"));
+    }
+
+    #[test]
+    fn rate_limit_period_is_one_of_the_supported_windows() {
+        let period = |value: &str| {
+            Settings::from_lookup(|k| (k == "RATE_LIMIT_PERIOD_SECONDS").then(|| value.to_owned())).rate_limit_period_s
+        };
+        assert_eq!((period("10"), period(" 60 "), period("30"), period("")), (10, 60, 60, 60));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The Cloudflare Worker shell: converts between `worker` and `http` types, reads the
-//! deployment's vars and secrets, and implements [`Fetch`] with `worker::Fetch`.
+//! deployment's vars and secrets, asks the rate-limit binding, writes the log line, and
+//! implements [`Fetch`] with `worker::Fetch`. Every decision is made in [`protocol`].
 
 use std::time::Duration;
 
@@ -8,26 +9,48 @@ use futures::future::{Either, select};
 use js_sys::Uint8Array;
 use worker::{
     AbortController, Context, Delay, Env, Fetch as WorkerFetch, Headers, Method, Request, RequestInit, RequestRedirect,
-    Response, Result, event,
+    Response, Result, console_log, event,
 };
 
 use crate::prefect::{Fetch, FetchError, MAX_RESPONSE_BYTES, UpstreamRequest, UpstreamResponse};
+use crate::protocol::log::{self, Incoming};
+use crate::protocol::ratelimit::{self, Client};
 use crate::protocol::{self, MAX_BODY_BYTES};
 use crate::settings::Settings;
 
 #[event(fetch)]
 async fn fetch(mut request: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let started = js_sys::Date::now();
+    let id = log::request_id(request.headers().get("cf-ray")?.as_deref());
+    let (method, path) = (request.method().to_string(), request.path());
+    let mut response = match serve(&mut request, &env).await {
+        Ok(response) => response,
+        // Reading the request failed (e.g. a broken body stream): logged as a server error.
+        Err(_) => http::Response::builder().status(500).body(Vec::new()).expect("valid response"),
+    };
+    let incoming = Incoming { id: &id, method: &method, path: &path };
+    console_log!("{}", log::finish(&mut response, incoming, Some(js_sys::Date::now() - started)));
+    to_worker_response(response)
+}
+
+async fn serve(request: &mut Request, env: &Env) -> Result<protocol::Response> {
     // Refuse oversized bodies before reading them.
     let declared = request.headers().get("content-length")?.and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return Response::error(format!("request body over {MAX_BODY_BYTES} bytes"), 413);
+        return Ok(protocol::payload_too_large());
     }
     let settings = Settings::from_lookup(|name| {
         env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
     });
-    let incoming = to_http_request(&mut request).await?;
-    let outgoing = protocol::handle(incoming, &settings, &Upstream).await;
-    to_worker_response(outgoing)
+    let incoming = to_http_request(request).await?;
+    // Without the binding nothing is limited; a binding that fails lets the request through.
+    if let Ok(limiter) = env.rate_limiter(ratelimit::BINDING) {
+        let client = Client::identify(incoming.headers(), &settings.access_tokens);
+        if limiter.limit(client.key.clone()).await.is_ok_and(|outcome| !outcome.success) {
+            return Ok(client.refusal(settings.rate_limit_period_s));
+        }
+    }
+    Ok(protocol::handle(incoming, &settings, &Upstream).await)
 }
 
 async fn to_http_request(request: &mut Request) -> Result<protocol::Request> {

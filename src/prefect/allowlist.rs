@@ -27,6 +27,8 @@ const fn route(method: Method, path: &'static str, query: bool) -> Route {
 const WORKSPACE: &[Route] = &[
     route(Method::GET, "admin/version", false),
     route(Method::GET, "version", false),
+    // Servers with CSRF protection hand out a token for the POST filters below.
+    route(Method::GET, "csrf-token", true),
     route(Method::GET, "events/filter/next", true),
     route(Method::POST, "flows/filter", false),
     route(Method::POST, "flow_runs/filter", false),

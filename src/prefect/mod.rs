@@ -5,9 +5,10 @@ mod cloud;
 mod error;
 mod fetch;
 
+use futures::lock::Mutex;
 use http::{Method, header};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 pub use cloud::CloudWorkspace;
@@ -26,11 +27,27 @@ pub struct PrefectClient<'f, F: Fetch> {
     api_url: Url,
     authorization: Authorization,
     timeout_ms: u32,
+    /// Learnt on the first POST a CSRF-protected server refuses; `None` on servers without
+    /// CSRF protection (the default), which then cost no extra request.
+    csrf: Mutex<Option<CsrfToken>>,
+}
+
+/// A token from `GET /csrf-token?client=…`, valid for POSTs that name the same client.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct CsrfToken {
+    client: String,
+    token: String,
 }
 
 impl<'f, F: Fetch> PrefectClient<'f, F> {
     pub fn new(fetch: &'f F, credentials: Credentials, timeout_ms: u32) -> Self {
-        PrefectClient { fetch, api_url: credentials.api_url, authorization: credentials.authorization, timeout_ms }
+        PrefectClient {
+            fetch,
+            api_url: credentials.api_url,
+            authorization: credentials.authorization,
+            timeout_ms,
+            csrf: Mutex::new(None),
+        }
     }
 
     /// The workspace API URL, without a trailing slash.
@@ -86,7 +103,45 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         body: Option<&B>,
     ) -> Result<T, PrefectError> {
         allowlist::check(&method, &url, &self.api_url)?;
-        let path = url.path().to_owned();
+        let body = body.map(serde_json::to_vec).transpose().map_err(|e| PrefectError::InvalidRequest(e.to_string()))?;
+        // GETs never need the token, and the token request itself is a GET.
+        let csrf = if method == Method::GET { None } else { self.csrf.lock().await.clone() };
+        let mut response = self.exchange(&method, &url, body.clone(), csrf.as_ref()).await?;
+        if method != Method::GET && is_csrf_refusal(&response) {
+            let token = self.fresh_csrf_token(csrf).await?;
+            response = self.exchange(&method, &url, body, Some(&token)).await?;
+        }
+        let path = url.path();
+        if !response.status().is_success() {
+            return Err(PrefectError::from_status(&method, path, response));
+        }
+        serde_json::from_slice(response.body()).map_err(|e| PrefectError::InvalidResponse {
+            method,
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A token newer than `stale`: the one a concurrent request just fetched, or a new one.
+    async fn fresh_csrf_token(&self, stale: Option<CsrfToken>) -> Result<CsrfToken, PrefectError> {
+        let mut current = self.csrf.lock().await;
+        if let Some(token) = current.as_ref().filter(|token| Some(*token) != stale.as_ref()) {
+            return Ok(token.clone());
+        }
+        let client = uuid::Uuid::new_v4();
+        // Boxed: `get` leads back to `send`, which called this.
+        let token: CsrfToken = Box::pin(self.get(&format!("csrf-token?client={client}"))).await?;
+        *current = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn exchange(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<Vec<u8>>,
+        csrf: Option<&CsrfToken>,
+    ) -> Result<UpstreamResponse, PrefectError> {
         let mut request = http::Request::builder()
             .method(method.clone())
             .uri(url.as_str())
@@ -96,36 +151,37 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         if let Some(value) = self.authorization.header_value() {
             request = request.header(header::AUTHORIZATION, value);
         }
-        let body = match body {
-            Some(body) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Some(serde_json::to_vec(body).map_err(|e| PrefectError::InvalidRequest(e.to_string()))?)
-            }
-            None => None,
-        };
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(csrf) = csrf {
+            request = request.header("prefect-csrf-token", &csrf.token).header("prefect-csrf-client", &csrf.client);
+        }
         let request = request.body(body).map_err(|e| PrefectError::InvalidRequest(e.to_string()))?;
-
-        let response = self.fetch.fetch(request, self.timeout_ms).await.map_err(|e| match e {
+        let path = || url.path().to_owned();
+        self.fetch.fetch(request, self.timeout_ms).await.map_err(|e| match e {
             FetchError::Timeout { after_ms } => {
-                PrefectError::Timeout { method: method.clone(), path: path.clone(), after_ms }
+                PrefectError::Timeout { method: method.clone(), path: path(), after_ms }
             }
             FetchError::Network(reason) => {
                 PrefectError::Unreachable { host: url.host_str().unwrap_or_default().to_owned(), reason }
             }
             FetchError::TooLarge { limit_bytes } => {
-                PrefectError::TooLarge { method: method.clone(), path: path.clone(), limit_bytes }
+                PrefectError::TooLarge { method: method.clone(), path: path(), limit_bytes }
             }
-        })?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(PrefectError::from_status(&method, &path, response));
-        }
-        serde_json::from_slice(response.body()).map_err(|e| PrefectError::InvalidResponse {
-            method,
-            path,
-            reason: e.to_string(),
         })
     }
+}
+
+/// Prefect's CSRF middleware answers 403 with "Missing CSRF token." or "Invalid CSRF token or
+/// client identifier." when a POST lacks a valid token.
+fn is_csrf_refusal(response: &UpstreamResponse) -> bool {
+    #[derive(Deserialize)]
+    struct Detail {
+        detail: String,
+    }
+    response.status() == http::StatusCode::FORBIDDEN
+        && serde_json::from_slice::<Detail>(response.body()).is_ok_and(|d| d.detail.contains("CSRF token"))
 }
 
 #[cfg(test)]
@@ -165,6 +221,83 @@ mod tests {
         let version: String = futures::executor::block_on(prefect.get("admin/version")).unwrap();
         assert_eq!(version, "3.9.1");
         assert!(fake.requests()[0].headers().get("authorization").is_none());
+    }
+
+    /// A Prefect server with CSRF protection on: POSTs need the token last issued to their client.
+    #[derive(Default)]
+    struct CsrfServer {
+        issued: std::cell::RefCell<Vec<(String, String)>>,
+        sent: std::cell::RefCell<Vec<(String, Option<String>)>>,
+    }
+
+    impl Fetch for CsrfServer {
+        async fn fetch(&self, request: UpstreamRequest, _: u32) -> Result<UpstreamResponse, FetchError> {
+            yield_once().await; // as a network would, so concurrent requests interleave
+            let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+            self.sent.borrow_mut().push((request.uri().path().to_owned(), header("prefect-csrf-token")));
+            let (status, body) = if request.method() == Method::GET {
+                let client = request.uri().query().unwrap().strip_prefix("client=").unwrap().to_owned();
+                let token = format!("token-{}", self.issued.borrow().len());
+                self.issued.borrow_mut().push((client.clone(), token.clone()));
+                (200, json!({"token": token, "client": client, "expiration": "2026-11-28T00:00:00Z"}))
+            } else {
+                let presented = header("prefect-csrf-client").zip(header("prefect-csrf-token"));
+                match presented {
+                    Some(pair) if self.issued.borrow().last() == Some(&pair) => (200, json!([])),
+                    Some(_) => (403, json!({"detail": "Invalid CSRF token or client identifier."})),
+                    None => (403, json!({"detail": "Missing CSRF token."})),
+                }
+            };
+            Ok(http::Response::builder().status(status).body(body.to_string().into_bytes()).unwrap())
+        }
+    }
+
+    async fn yield_once() {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                return std::task::Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    #[test]
+    fn csrf_protected_servers_get_one_token_shared_by_concurrent_posts() {
+        let server = CsrfServer::default();
+        let credentials = Credentials {
+            api_url: Url::parse("http://127.0.0.1:4200/api").unwrap(),
+            authorization: Authorization::None,
+            source: Source::Secrets,
+        };
+        let prefect = PrefectClient::new(&server, credentials, 1000);
+        let body = json!({});
+        let post = |path: &'static str| prefect.post::<Value, _>(path, &body);
+        let (a, b, c) = futures::executor::block_on(async {
+            futures::join!(post("flows/filter"), post("logs/filter"), post("flow_runs/filter"))
+        });
+        assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (json!([]), json!([]), json!([])));
+        // All three are refused once; the first refusal fetches a token, the others reuse it.
+        assert_eq!(server.issued.borrow().len(), 1, "one token for the whole call");
+        let tokens_sent = server.sent.borrow().iter().filter(|(_, token)| token.is_some()).count();
+        assert_eq!((server.sent.borrow().len(), tokens_sent), (7, 3));
+
+        // Once learnt, the token goes with every POST.
+        let _: Value = futures::executor::block_on(post("flows/filter")).unwrap();
+        assert_eq!(server.sent.borrow().last().unwrap(), &("/api/flows/filter".to_owned(), Some("token-0".to_owned())));
+    }
+
+    #[test]
+    fn other_refusals_are_not_retried() {
+        let fake =
+            FakeUpstream::new().on("POST", "/api/flows/filter", 403, json!({"detail": "Not allowed to read flows."}));
+        let prefect = client(&fake, "http://127.0.0.1:4200/api", Authorization::None);
+        let err = futures::executor::block_on(prefect.post::<Value, _>("flows/filter", &json!({}))).unwrap_err();
+        assert!(matches!(err, PrefectError::Forbidden { .. }), "{err:?}");
+        assert_eq!(fake.requests().len(), 1);
     }
 
     #[test]

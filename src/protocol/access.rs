@@ -108,7 +108,7 @@ pub fn check(headers: &HeaderMap, tokens: &AccessTokens) -> Result<(), Denial> {
 /// case-insensitive, then one or more spaces, then the token). `None` for other schemes;
 /// the token is returned exactly as sent, so a token with trailing spaces or anything
 /// after it does not match.
-fn bearer_token(value: &[u8]) -> Option<&str> {
+pub(super) fn bearer_token(value: &[u8]) -> Option<&str> {
     let value = std::str::from_utf8(value).ok()?;
     let scheme = value.get(..6)?;
     if !scheme.eq_ignore_ascii_case("bearer") {

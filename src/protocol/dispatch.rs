@@ -4,16 +4,18 @@ use http::{HeaderMap, StatusCode};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CompleteResult, CompletionInfo, DiscoverResult, EmptyResult, ErrorCode,
     ErrorData, GetPromptRequestParams, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ServerCapabilities, ServerResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ProtocolVersion, ServerCapabilities,
+    ServerResult,
 };
 use serde_json::{Value, json};
 
 use super::era::{self, Era, SUPPORTED_VERSIONS};
+use super::log::{self, Summary};
 use crate::credentials;
 use crate::prefect::Fetch;
 use crate::prompts;
 use crate::settings::Settings;
-use crate::tools::toolsets::{self, Selection};
+use crate::tools::toolsets::Selection;
 use crate::tools::{self, ToolContext};
 
 pub const SERVER_NAME: &str = "Prefect MCP Server";
@@ -28,18 +30,20 @@ pub struct Reply {
     pub status: StatusCode,
     /// `None` for notifications and responses (HTTP 202, empty body).
     pub body: Option<Value>,
-    /// Prefect requests made while answering (reported in a response header).
-    pub upstream_requests: u32,
+    /// What happened, for the log line; its `upstream_requests` (Prefect requests made
+    /// while answering) is also reported in a response header.
+    pub summary: Summary,
 }
 
 impl Reply {
     fn accepted() -> Self {
-        Reply { status: StatusCode::ACCEPTED, body: None, upstream_requests: 0 }
+        Reply { status: StatusCode::ACCEPTED, body: None, summary: Summary::default() }
     }
 
     fn error(status: StatusCode, id: Option<&Value>, error: ErrorData) -> Self {
+        let summary = Summary { error_code: Some(error.code.0), ..Default::default() };
         let body = json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": error});
-        Reply { status, body: Some(body), upstream_requests: 0 }
+        Reply { status, body: Some(body), summary }
     }
 }
 
@@ -59,8 +63,27 @@ fn capabilities(era: &Era) -> ServerCapabilities {
     }
 }
 
-/// Answers one parsed JSON-RPC message.
-pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Settings, fetch: &F) -> Reply {
+/// Answers one parsed JSON-RPC message with the tools of the chosen `toolsets`.
+pub async fn handle<F: Fetch>(
+    message: Value,
+    headers: &HeaderMap,
+    toolsets: Selection,
+    settings: &Settings,
+    fetch: &F,
+) -> Reply {
+    let rpc_method = message.get("method").and_then(Value::as_str).map(log::known_method);
+    let mut reply = handle_message(message, headers, toolsets, settings, fetch).await;
+    reply.summary.rpc_method = rpc_method;
+    reply
+}
+
+async fn handle_message<F: Fetch>(
+    message: Value,
+    headers: &HeaderMap,
+    toolsets: Selection,
+    settings: &Settings,
+    fetch: &F,
+) -> Reply {
     if message.is_array() {
         return Reply::error(
             StatusCode::BAD_REQUEST,
@@ -125,24 +148,30 @@ pub async fn handle<F: Fetch>(message: Value, headers: &HeaderMap, settings: &Se
         Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
     };
     let credentials = credentials::resolve(headers, settings);
-    let chosen = headers.get(toolsets::HEADER).map(|v| v.to_str().unwrap_or_default());
-    let toolsets = match Selection::parse(chosen) {
-        Ok(toolsets) => toolsets,
-        Err(reason) => return Reply::error(StatusCode::BAD_REQUEST, Some(id), ErrorData::invalid_params(reason, None)),
-    };
     let ctx = ToolContext::new(credentials, fetch, settings.upstream_timeout_ms, crate::clock::now())
         .with_docs_url(settings.docs_mcp_url.clone())
         .with_toolsets(toolsets);
     let outcome = answer(&era, method, params, &ctx).await;
-    let upstream_requests = ctx.upstream_requests();
-    let reply = match outcome {
+    let mut reply = match outcome {
         Ok(result) => {
+            let mut summary = Summary::default();
+            if let ServerResult::CallToolResult(call) = &result {
+                // Only a tool that exists gets here, so its name is ours, not the caller's text.
+                summary.tool = params.and_then(|p| p.get("name")).and_then(Value::as_str).map(str::to_owned);
+                summary.tool_error = call.is_error == Some(true);
+            }
             let body = json!({"jsonrpc": "2.0", "id": id, "result": shape_for_era(result, &era)});
-            Reply { status: StatusCode::OK, body: Some(body), upstream_requests }
+            Reply { status: StatusCode::OK, body: Some(body), summary }
         }
         Err(error) => Reply::error(error_status(&era, &error), Some(id), error),
     };
-    Reply { upstream_requests, ..reply }
+    reply.summary.era = Some(match &era {
+        Era::Legacy(version) if era::is_supported(version) => version.to_string(),
+        Era::Legacy(_) => "unsupported".to_owned(),
+        Era::Modern => ProtocolVersion::V_2026_07_28.to_string(),
+    });
+    reply.summary.upstream_requests = ctx.upstream_requests();
+    reply
 }
 
 /// In 2026-07-28 errors carry HTTP semantics; handshake-era errors travel with 200.

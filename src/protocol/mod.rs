@@ -1,5 +1,6 @@
-//! Stateless streamable-HTTP MCP at `/mcp`: HTTP rules here, JSON-RPC in [`dispatch`],
-//! protocol eras in [`era`].
+//! Stateless streamable-HTTP MCP at `/mcp` (and `/mcp/x/<toolsets>`): HTTP rules here,
+//! JSON-RPC in [`dispatch`], protocol eras in [`era`], the access gate in [`access`], rate
+//! limiting decisions in [`ratelimit`], log lines in [`log`].
 //!
 //! No session is ever created: every POST is answered from its own headers and body, so
 //! any Worker instance can serve any request and nothing carries over between requests.
@@ -7,6 +8,8 @@
 pub mod access;
 pub mod dispatch;
 pub mod era;
+pub mod log;
+pub mod ratelimit;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use rmcp::model::ErrorData;
@@ -14,8 +17,12 @@ use serde_json::{Value, json};
 
 use crate::prefect::Fetch;
 use crate::settings::Settings;
+use crate::tools::toolsets::{self, Selection};
 
 pub const MCP_PATH: &str = "/mcp";
+/// `/mcp/x/runs,events` is `/mcp` with `X-MCP-Toolsets: runs,events`, for clients that
+/// cannot set headers.
+pub const TOOLSETS_PATH_PREFIX: &str = "/mcp/x/";
 /// Larger bodies are refused with 413; real MCP requests are a few kilobytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Response header reporting how many Prefect requests a call made (for benchmarks).
@@ -30,13 +37,13 @@ pub type Response = http::Response<Vec<u8>>;
 
 /// Answers one HTTP request.
 pub async fn handle<F: Fetch>(request: Request, settings: &Settings, fetch: &F) -> Response {
-    let path = request.uri().path();
-    if path != MCP_PATH && path != "/mcp/" {
-        return match (request.method(), path) {
-            (&Method::GET, "/") => plain(StatusCode::OK, "Prefect MCP server. Connect MCP clients to /mcp.\n"),
-            _ => plain(StatusCode::NOT_FOUND, "Not found. The MCP endpoint is /mcp.\n"),
-        };
-    }
+    let path_toolsets = match route(request.uri().path()) {
+        Route::Mcp { toolsets } => toolsets,
+        Route::Root if request.method() == Method::GET => {
+            return plain(StatusCode::OK, "Prefect MCP server. Connect MCP clients to /mcp.\n");
+        }
+        _ => return plain(StatusCode::NOT_FOUND, "Not found. The MCP endpoint is /mcp (or /mcp/x/<toolsets>).\n"),
+    };
     if let Err(reason) = check_host(&request, settings) {
         return rpc_error(StatusCode::FORBIDDEN, ErrorData::invalid_request(reason, None));
     }
@@ -47,7 +54,7 @@ pub async fn handle<F: Fetch>(request: Request, settings: &Settings, fetch: &F) 
     let mut response = match *request.method() {
         Method::OPTIONS => preflight(),
         _ if let Err(denial) = access::check(request.headers(), &settings.access_tokens) => unauthorized(denial),
-        Method::POST => post(request, settings, fetch).await,
+        Method::POST => post(request, path_toolsets.as_deref(), settings, fetch).await,
         _ => {
             let mut response = plain(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -63,19 +70,60 @@ pub async fn handle<F: Fetch>(request: Request, settings: &Settings, fetch: &F) 
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-upstream-requests, www-authenticate"),
+            HeaderValue::from_static("x-upstream-requests, x-request-id, www-authenticate, retry-after"),
         );
     }
     response
 }
 
-async fn post<F: Fetch>(request: Request, settings: &Settings, fetch: &F) -> Response {
+/// Where a path leads.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Root,
+    /// The MCP endpoint, with the toolsets named in the path, if any.
+    Mcp {
+        toolsets: Option<String>,
+    },
+    Other,
+}
+
+fn route(path: &str) -> Route {
+    match path {
+        "/" => Route::Root,
+        MCP_PATH | "/mcp/" => Route::Mcp { toolsets: None },
+        _ => match path.strip_prefix(TOOLSETS_PATH_PREFIX) {
+            // Clients may percent-encode the commas.
+            Some(sets) => {
+                Route::Mcp { toolsets: Some(sets.trim_end_matches('/').replace("%2C", ",").replace("%2c", ",")) }
+            }
+            None => Route::Other,
+        },
+    }
+}
+
+/// A fixed label for a path, for the log line (the path itself is the caller's text).
+pub fn route_name(path: &str) -> &'static str {
+    match route(path) {
+        Route::Root => "root",
+        Route::Mcp { toolsets: None } => "mcp",
+        Route::Mcp { toolsets: Some(_) } => "mcp_toolsets",
+        Route::Other => "other",
+    }
+}
+
+/// 413 for a body over [`MAX_BODY_BYTES`] (the shell sends it on a declared length,
+/// before reading the body).
+pub fn payload_too_large() -> Response {
+    rpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorData::invalid_request(format!("request body over {MAX_BODY_BYTES} bytes"), None),
+    )
+}
+
+async fn post<F: Fetch>(request: Request, path_toolsets: Option<&str>, settings: &Settings, fetch: &F) -> Response {
     let (parts, body) = request.into_parts();
     if body.len() > MAX_BODY_BYTES {
-        return rpc_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorData::invalid_request(format!("request body over {MAX_BODY_BYTES} bytes"), None),
-        );
+        return payload_too_large();
     }
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE)
         && media_type(content_type).is_none_or(|m| m != "application/json")
@@ -89,15 +137,21 @@ async fn post<F: Fetch>(request: Request, settings: &Settings, fetch: &F) -> Res
         Ok(message) => message,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, ErrorData::parse_error(format!("Parse error: {e}"), None)),
     };
-    let reply = dispatch::handle(message, &parts.headers, settings, fetch).await;
+    let header_toolsets = parts.headers.get(toolsets::HEADER).map(|v| v.to_str().unwrap_or_default());
+    let toolsets = match Selection::choose(path_toolsets, header_toolsets) {
+        Ok(toolsets) => toolsets,
+        Err(reason) => return rpc_error(StatusCode::BAD_REQUEST, ErrorData::invalid_params(reason, None)),
+    };
+    let reply = dispatch::handle(message, &parts.headers, toolsets, settings, fetch).await;
     let mut response = match reply.body {
         None => empty(reply.status),
         Some(body) if wants_event_stream(&parts.headers) => event_stream(reply.status, &body),
         Some(body) => json_response(reply.status, &body),
     };
-    if reply.upstream_requests > 0 {
-        response.headers_mut().insert(UPSTREAM_REQUESTS_HEADER, HeaderValue::from(reply.upstream_requests));
+    if reply.summary.upstream_requests > 0 {
+        response.headers_mut().insert(UPSTREAM_REQUESTS_HEADER, HeaderValue::from(reply.summary.upstream_requests));
     }
+    response.extensions_mut().insert(reply.summary);
     response
 }
 
@@ -205,7 +259,10 @@ fn event_stream(status: StatusCode, body: &Value) -> Response {
 }
 
 fn rpc_error(status: StatusCode, error: ErrorData) -> Response {
-    json_response(status, &json!({"jsonrpc": "2.0", "id": null, "error": error}))
+    let code = error.code.0;
+    let mut response = json_response(status, &json!({"jsonrpc": "2.0", "id": null, "error": error}));
+    response.extensions_mut().insert(log::Summary { error_code: Some(code), ..Default::default() });
+    response
 }
 
 fn with_type(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {

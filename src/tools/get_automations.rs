@@ -275,14 +275,19 @@ mod tests {
                "actions": [{"type": "cancel-flow-run"}], "actions_on_trigger": [{"type": "do-nothing"}], "actions_on_resolve": []})
     }
 
-    #[test]
-    fn default_is_compact_in_one_request() {
-        let fake = FakeUpstream::new().on(
+    /// An upstream whose automations filter answers "a" (enabled) and "b" (disabled).
+    fn two_automations() -> FakeUpstream {
+        FakeUpstream::new().on(
             "POST",
             "/api/automations/filter",
             200,
             json!([automation(A, "a", true), automation(B, "b", false)]),
-        );
+        )
+    }
+
+    #[test]
+    fn default_is_compact_in_one_request() {
+        let fake = two_automations();
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_automations", json!({}));
         assert_eq!(
@@ -298,12 +303,7 @@ mod tests {
 
     #[test]
     fn limit_truncates_exactly() {
-        let fake = FakeUpstream::new().on(
-            "POST",
-            "/api/automations/filter",
-            200,
-            json!([automation(A, "a", true), automation(B, "b", false)]),
-        );
+        let fake = two_automations();
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_automations", json!({"limit": 1}));
         assert_eq!(
@@ -315,12 +315,7 @@ mod tests {
 
     #[test]
     fn ids_give_detail_in_request_order_with_missing_ids_and_enabled_applied() {
-        let fake = FakeUpstream::new().on(
-            "POST",
-            "/api/automations/filter",
-            200,
-            json!([automation(A, "a", true), automation(B, "b", false)]),
-        );
+        let fake = two_automations();
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result =
             run(&ctx, "get_automations", json!({"filter": {"id": {"any_": [B, MISSING, A.to_uppercase(), MISSING]}}}));
@@ -344,12 +339,7 @@ mod tests {
         );
         assert_eq!(ctx.upstream_requests(), 1);
 
-        let fake = FakeUpstream::new().on(
-            "POST",
-            "/api/automations/filter",
-            200,
-            json!([automation(A, "a", true), automation(B, "b", false)]),
-        );
+        let fake = two_automations();
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result =
             run(&ctx, "get_automations", json!({"filter": {"id": {"any_": [A, B]}, "enabled": {"eq_": true}}}));
@@ -371,12 +361,7 @@ mod tests {
 
     #[test]
     fn names_are_one_request_and_enabled_is_applied_to_them() {
-        let fake = FakeUpstream::new().on(
-            "POST",
-            "/api/automations/filter",
-            200,
-            json!([automation(A, "a", true), automation(B, "b", false)]),
-        );
+        let fake = two_automations();
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result =
             run(&ctx, "get_automations", json!({"filter": {"name": {"any_": ["a", "b"]}, "enabled": {"eq_": false}}}));

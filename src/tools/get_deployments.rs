@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
-use super::paging::{SERVER_PAGE_MAX, first_page};
+use super::paging::{Listing, SERVER_PAGE_MAX};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
 use super::{Envelope, ToolContext, filter, format, respond};
 use crate::prefect::{Fetch, PrefectClient, PrefectError};
@@ -247,6 +247,8 @@ struct RunRecord {
     deployment_id: Option<String>,
 }
 
+const LISTING: Listing = Listing { path: "deployments/filter", key: "deployments", sort: Some("NAME_ASC") };
+
 pub fn definition() -> Tool {
     super::definition::<Params, Envelope<Deployments>>(NAME, "Get Deployments", DESCRIPTION)
 }
@@ -262,13 +264,9 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
     let text = |e: PrefectError| e.to_string();
 
     // Round 1: the deployments and the tag limits do not depend on each other.
-    let body = Map::from_iter([
-        ("deployments".to_owned(), filter.map_or(Value::Null, Value::Object)),
-        ("sort".to_owned(), json!("NAME_ASC")),
-    ]);
     let limits_body = json!({"limit": SERVER_PAGE_MAX, "offset": 0});
     let (page, tag_limits) = futures::join!(
-        first_page::<DeploymentRecord, _>(&prefect, "deployments/filter", body, params.limit.get() as usize),
+        LISTING.first_page::<DeploymentRecord, _>(&prefect, filter, params.limit.get() as usize),
         prefect.post::<Vec<TagLimitRecord>, _>("concurrency_limits/filter", &limits_body),
     );
     let (records, truncated) = page.map_err(text)?;

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
+use super::paging::Listing;
 use super::runs::{RunState, duration};
-use super::{Envelope, ToolContext, filter, format, paging, respond};
+use super::{Envelope, ToolContext, filter, format, respond};
 use crate::prefect::{Fetch, PrefectClient};
 
 pub const NAME: &str = "get_flow_runs";
@@ -156,6 +157,8 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Ve
     Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+const LISTING: Listing = Listing { path: "flow_runs/filter", key: "flow_runs", sort: Some("START_TIME_DESC") };
+
 pub fn definition() -> Tool {
     super::definition::<Params, Envelope<FlowRuns>>(NAME, "Get Flow Runs", DESCRIPTION)
 }
@@ -168,14 +171,8 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
     let filter = filter::checked(params.filter, &filter::FLOW_RUN_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
-    let limit = params.limit.get() as usize;
-
-    let query = Map::from_iter([
-        ("flow_runs".to_owned(), filter.map_or(Value::Null, Value::Object)),
-        ("sort".to_owned(), json!("START_TIME_DESC")),
-    ]);
     let (runs, truncated): (Vec<FlowRunRecord>, bool) =
-        paging::first_page(&prefect, "flow_runs/filter", query, limit).await.map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
 
     // Names and summaries of what the runs refer to, one request per kind, concurrently.
     let flow_ids = distinct(runs.iter().map(|r| r.flow_id.as_deref()));

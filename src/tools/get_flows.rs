@@ -3,10 +3,11 @@
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::args::{Filter, Limit, WorkspaceId};
-use super::{Envelope, ToolContext, filter, format, paging, respond};
+use super::paging::Listing;
+use super::{Envelope, ToolContext, filter, format, respond};
 use crate::prefect::Fetch;
 
 pub const NAME: &str = "get_flows";
@@ -60,6 +61,8 @@ struct FlowRecord {
     tags: Option<Vec<String>>,
 }
 
+const LISTING: Listing = Listing { path: "flows/filter", key: "flows", sort: Some("NAME_ASC") };
+
 pub fn definition() -> Tool {
     super::definition::<Params, Envelope<Flows>>(NAME, "Get Flows", DESCRIPTION)
 }
@@ -71,13 +74,8 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flows, String> {
     let filter = filter::checked(params.filter, &filter::FLOW_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
-    let limit = params.limit.get() as usize;
-    let query = Map::from_iter([
-        ("flows".to_owned(), filter.map_or(Value::Null, Value::Object)),
-        ("sort".to_owned(), json!("NAME_ASC")),
-    ]);
     let (records, truncated): (Vec<FlowRecord>, bool) =
-        paging::first_page(&prefect, "flows/filter", query, limit).await.map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
     let flows: Vec<FlowSummary> = records
         .into_iter()
         .map(|flow| FlowSummary {

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
+use super::paging::Listing;
 use super::runs::{RunState, duration};
-use super::{Envelope, ToolContext, filter, format, paging, respond};
+use super::{Envelope, ToolContext, filter, format, respond};
 use crate::prefect::Fetch;
 
 pub const NAME: &str = "get_task_runs";
@@ -106,6 +107,8 @@ struct RetryPolicy {
     retries: Option<i64>,
 }
 
+const LISTING: Listing = Listing { path: "task_runs/filter", key: "task_runs", sort: Some("EXPECTED_START_TIME_DESC") };
+
 pub fn definition() -> Tool {
     super::definition::<Params, Envelope<TaskRuns>>(NAME, "Get Task Runs", DESCRIPTION)
 }
@@ -117,13 +120,8 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<TaskRuns, String> {
     let filter = filter::checked(params.filter, &filter::TASK_RUN_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
-    let limit = params.limit.get() as usize;
-    let query = Map::from_iter([
-        ("task_runs".to_owned(), filter.map_or(Value::Null, Value::Object)),
-        ("sort".to_owned(), json!("EXPECTED_START_TIME_DESC")),
-    ]);
     let (records, truncated): (Vec<TaskRunRecord>, bool) =
-        paging::first_page(&prefect, "task_runs/filter", query, limit).await.map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
     let task_runs: Vec<TaskRunDetail> = records
         .into_iter()
         .map(|task| TaskRunDetail {

@@ -4,10 +4,10 @@
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::args::{Filter, Limit, WorkspaceId};
-use super::paging::first_page;
+use super::paging::Listing;
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
 use super::{Envelope, ToolContext, filter, respond};
 use crate::prefect::Fetch;
@@ -53,6 +53,8 @@ pub struct WorkPools {
     pub truncated: bool,
 }
 
+const LISTING: Listing = Listing { path: "work_pools/filter", key: "work_pools", sort: None };
+
 pub fn definition() -> Tool {
     super::definition::<Params, Envelope<WorkPools>>(NAME, "Get Work Pools", DESCRIPTION)
 }
@@ -65,11 +67,8 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Wor
     let filter = filter::checked(params.filter, &filter::WORK_POOL_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
-    let body = Map::from_iter([("work_pools".to_owned(), filter.map_or(Value::Null, Value::Object))]);
     let (records, truncated): (Vec<PoolRecord>, bool) =
-        first_page(&prefect, "work_pools/filter", body, params.limit.get() as usize)
-            .await
-            .map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
     let work_pools = if detail {
         let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
         let extras = fetch_all_extras(&prefect, &names).await;

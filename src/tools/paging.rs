@@ -12,6 +12,30 @@ use crate::prefect::{Fetch, PrefectClient, PrefectError};
 /// Largest page a Prefect server hands out in one request.
 pub const SERVER_PAGE_MAX: usize = 200;
 
+/// A `<model>/filter` endpoint as the list tools read it.
+pub struct Listing {
+    pub path: &'static str,
+    /// The body key the caller's filter goes under, e.g. "flows".
+    pub key: &'static str,
+    pub sort: Option<&'static str>,
+}
+
+impl Listing {
+    /// Up to `limit` rows matching the (already checked) filter, and whether more match.
+    pub async fn first_page<T: DeserializeOwned, F: Fetch>(
+        &self,
+        prefect: &PrefectClient<'_, F>,
+        filter: Option<Map<String, Value>>,
+        limit: usize,
+    ) -> Result<(Vec<T>, bool), PrefectError> {
+        let mut body = Map::from_iter([(self.key.to_owned(), filter.map_or(Value::Null, Value::Object))]);
+        if let Some(sort) = self.sort {
+            body.insert("sort".into(), sort.into());
+        }
+        first_page(prefect, self.path, body, limit).await
+    }
+}
+
 /// POSTs `body` plus `limit`/`offset` to `path`: up to `limit` rows from the start of the
 /// result, and whether more rows match.
 pub async fn first_page<T: DeserializeOwned, F: Fetch>(

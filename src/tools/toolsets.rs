@@ -24,15 +24,31 @@ pub struct Selection(Option<Vec<&'static str>>);
 impl Selection {
     /// Parses the header value: comma-separated toolset names, case-insensitive.
     pub fn parse(header: Option<&str>) -> Result<Self, String> {
-        let Some(header) = header.map(str::trim).filter(|h| !h.is_empty()) else {
-            return Ok(Selection(None));
+        Self::choose(None, header)
+    }
+
+    /// The selection of a request that may name toolsets in its URL path (`/mcp/x/<sets>`)
+    /// and in the header. Both forms mean the same; when both are given they must name the
+    /// same toolsets.
+    pub fn choose(path: Option<&str>, header: Option<&str>) -> Result<Self, String> {
+        let from_path = path.map(|list| names(list, "the URL path /mcp/x/…")).transpose()?;
+        let from_header =
+            header.map(str::trim).filter(|h| !h.is_empty()).map(|list| names(list, "X-MCP-Toolsets")).transpose()?;
+        let chosen = match (from_path, from_header) {
+            (Some(path), Some(header)) if path != header => {
+                return Err(format!(
+                    "the URL path selects toolsets `{}` but the X-MCP-Toolsets header selects `{}`; send one of \
+                     them, or make both name the same toolsets",
+                    path.join(","),
+                    header.join(",")
+                ));
+            }
+            (Some(sets), _) | (None, Some(sets)) => sets,
+            (None, None) => return Ok(Selection(None)),
         };
         let mut tools = ALWAYS.to_vec();
-        for name in header.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()) {
-            let (_, members) = TOOLSETS.iter().find(|(set, _)| *set == name).ok_or_else(|| {
-                let known: Vec<_> = TOOLSETS.iter().map(|(set, _)| *set).collect();
-                format!("unknown toolset `{name}` in X-MCP-Toolsets; available: {}", known.join(", "))
-            })?;
+        for name in chosen {
+            let (_, members) = TOOLSETS.iter().find(|(set, _)| *set == name).expect("names() checked it");
             tools.extend_from_slice(members);
         }
         Ok(Selection(Some(tools)))
@@ -41,6 +57,26 @@ impl Selection {
     pub fn allows(&self, tool: &str) -> bool {
         self.0.as_ref().is_none_or(|tools| tools.contains(&tool))
     }
+}
+
+/// The toolset names in a comma-separated list (case-insensitive), sorted and without
+/// repeats; an unknown or missing name is an error naming `source` and the available sets.
+fn names(list: &str, source: &str) -> Result<Vec<&'static str>, String> {
+    let available = || TOOLSETS.iter().map(|(set, _)| *set).collect::<Vec<_>>().join(", ");
+    let mut sets = Vec::new();
+    for name in list.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()) {
+        let (set, _) = TOOLSETS
+            .iter()
+            .find(|(set, _)| *set == name)
+            .ok_or_else(|| format!("unknown toolset `{name}` in {source}; available: {}", available()))?;
+        sets.push(*set);
+    }
+    if sets.is_empty() {
+        return Err(format!("no toolset named in {source}; available: {}", available()));
+    }
+    sets.sort_unstable();
+    sets.dedup();
+    Ok(sets)
 }
 
 #[cfg(test)]
@@ -66,6 +102,37 @@ mod tests {
     fn unknown_sets_are_named_with_the_available_ones() {
         let err = Selection::parse(Some("runs,bogus")).unwrap_err();
         assert!(err.starts_with("unknown toolset `bogus`") && err.contains("overview, deployments, runs"), "{err}");
+    }
+
+    #[test]
+    fn path_selects_like_the_header() {
+        let by_path = Selection::choose(Some("events,Runs"), None).unwrap();
+        assert_eq!(by_path, Selection::parse(Some("Runs, events")).unwrap());
+        assert!(by_path.allows("get_flow_runs") && !by_path.allows("get_flows"));
+        // The same sets in any order, case or with repeats agree.
+        assert_eq!(Selection::choose(Some("runs,events"), Some("EVENTS, runs, runs")).unwrap(), by_path);
+    }
+
+    #[test]
+    fn path_errors_name_the_path_and_the_available_sets() {
+        let err = Selection::choose(Some("runs,bogus"), None).unwrap_err();
+        assert!(
+            err.starts_with("unknown toolset `bogus` in the URL path") && err.contains("available: overview"),
+            "{err}"
+        );
+        let err = Selection::choose(Some(","), None).unwrap_err();
+        assert!(err.starts_with("no toolset named in the URL path") && err.contains("available:"), "{err}");
+    }
+
+    #[test]
+    fn path_and_header_that_disagree_are_refused() {
+        let err = Selection::choose(Some("runs"), Some("runs,events")).unwrap_err();
+        assert!(
+            err.contains("URL path selects toolsets `runs`") && err.contains("header selects `events,runs`"),
+            "{err}"
+        );
+        // An empty header is no header.
+        assert!(Selection::choose(Some("runs"), Some(" ")).is_ok());
     }
 
     #[test]

@@ -56,10 +56,24 @@ def post_json(url: str, body: dict, headers: dict[str, str] | None = None, timeo
         return error.code, dict(error.headers), parsed
 
 
-class Worker:
-    """The built Worker (build/) served by `wrangler dev` on a loopback port."""
+def local_config(name: str, extra: str) -> Path:
+    """wrangler.local.toml plus `extra` (e.g. a `[[ratelimits]]` binding), written under
+    .work/ for one test Worker."""
+    text = (ROOT / "wrangler.local.toml").read_text()
+    text = text.replace('main = "build/index.js"', f'main = "{ROOT / "build" / "index.js"}"')
+    assert str(ROOT) in text, "wrangler.local.toml no longer sets main = \"build/index.js\""
+    path = WORK / f"wrangler.{name}.toml"
+    WORK.mkdir(exist_ok=True)
+    path.write_text(f"{text}\n# Added by tests/integration/harness.py for the `{name}` Worker.\n{extra}")
+    return path
 
-    def __init__(self, name: str, variables: dict[str, str]):
+
+class Worker:
+    """The built Worker (build/) served by `wrangler dev` on a loopback port. Its console
+    output (one JSON line per request) and wrangler's own go to `log_path`."""
+
+    def __init__(self, name: str, variables: dict[str, str], extra_config: str | None = None,
+                 log_level: str = "info"):
         if not (ROOT / "build" / "index.js").exists():
             raise RuntimeError("build/index.js is missing: run scripts/build.sh first")
         LOGS.mkdir(parents=True, exist_ok=True)
@@ -67,8 +81,9 @@ class Worker:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.log_path = LOGS / f"worker-{name}.log"
-        command = [str(WRANGLER), "dev", "--config", "wrangler.local.toml", "--ip", "127.0.0.1",
-                   "--port", str(self.port), "--inspector-port", str(free_port()), "--log-level", "info"]
+        config = local_config(name, extra_config) if extra_config else ROOT / "wrangler.local.toml"
+        command = [str(WRANGLER), "dev", "--config", str(config), "--ip", "127.0.0.1",
+                   "--port", str(self.port), "--inspector-port", str(free_port()), "--log-level", log_level]
         for key, value in variables.items():
             command += ["--var", f"{key}:{value}"]
         self._log = open(self.log_path, "w")
@@ -91,6 +106,19 @@ class Worker:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"worker {self.name} did not start; log:\n{self.log_path.read_text()[-3000:]}")
+
+    def log_entries(self) -> list[dict]:
+        """The Worker's structured log lines so far (lines of the log that are JSON objects
+        with a `requestId`)."""
+        entries = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line.strip())
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and "requestId" in entry:
+                entries.append(entry)
+        return entries
 
     def stop(self) -> None:
         if self.process.poll() is None:

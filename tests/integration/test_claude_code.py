@@ -80,3 +80,11 @@ def test_claude_code_connects_to_a_gated_worker_with_the_bearer_header(tmp_path,
     assert status.endswith("Connected") and "Failed" not in status, status
     refused = server_status(listing, "prefect-no-token", gated_worker)
     assert not refused.endswith("Connected"), refused
+
+
+def test_claude_code_connects_to_a_toolset_path_behind_the_gate(tmp_path, gated_worker):
+    url = f"{gated_worker}/x/runs,deployments"
+    claude(tmp_path, "mcp", "add", "--transport", "http", "prefect-runs", url,
+           "--header", f"Authorization: Bearer {ACCESS_TOKENS[0]}")
+    status = server_status(claude(tmp_path, "mcp", "list"), "prefect-runs", url)
+    assert status.endswith("Connected") and "Failed" not in status, status
