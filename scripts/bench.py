@@ -59,6 +59,9 @@ def cases(url: str) -> list[tuple[str, dict]]:
         ("get_automations", call("get_automations")),
         ("get_automations (by id)", by_id("get_automations", "automations")),
         ("get_object_schema", call("get_object_schema", {"object_type": "automation"})),
+        ("diagnose_flow_run", call("diagnose_flow_run", {"flow_run_id": first_id("get_flow_runs", "flow_runs")})),
+        ("diagnose_deployment",
+         call("diagnose_deployment", {"deployment_id": first_id("get_deployments", "deployments")})),
     ]
 
 

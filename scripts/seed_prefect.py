@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import prefect
 from prefect import flow, get_run_logger, tags, task
 from prefect.client.orchestration import SyncPrefectClient, get_client
@@ -58,7 +59,9 @@ from prefect.settings import (
     temporary_settings,
 )
 from prefect.states import (
+    AwaitingConcurrencySlot,
     Cancelled,
+    Completed,
     Crashed,
     Late,
     Paused,
@@ -514,6 +517,144 @@ def _seed_stateful_runs(client: SyncPrefectClient, deployment_ids: dict[str, UUI
     _progress("created runs in Running/Pending/Scheduled/Late/Cancelled/Crashed/Paused states")
 
 
+# --------------------------------------------------------------------------
+# Diagnosis scenarios (diagnose_flow_run / diagnose_deployment)
+# --------------------------------------------------------------------------
+
+DIAG_FLOW = "diag-reports"
+DIAG_TAG = "diag-serial"
+# Existing pools (tests expect at most five pools): one without workers, and one with an
+# ONLINE worker and a paused queue.
+DIAG_IDLE_POOL = "docker-pool"
+DIAG_READY_POOL = "process-pool"
+DIAG_PAUSED_QUEUE = "backlog"
+DIAG_WORKER = "worker-process-1"
+DIAG_LATE_MINUTES = (25, 15, 5)
+
+
+@task(name="diag-step")
+def diag_step() -> None:
+    """Never executed: the diagnosis scenarios only need its task runs."""
+
+
+def _seed_diagnosis(client: SyncPrefectClient) -> dict[str, Any]:
+    """Runs and deployments stuck or failing for one known reason each; returns their names.
+
+    Seeded after the in-process runs settled (the blocked task run never settles) and
+    before the automations exist (so none of them fires on these state changes).
+    """
+    now = datetime.now(UTC)
+    flow_id = client.create_flow_from_name(DIAG_FLOW)
+
+    def deployment(name: str, **spec: Any) -> UUID:
+        return client.create_deployment(flow_id=flow_id, name=name, entrypoint="flows/reports.py:reports", **spec)
+
+    hourly = [
+        DeploymentScheduleCreate(
+            schedule=IntervalSchedule(interval=timedelta(hours=1), anchor_date=FIXED_ANCHOR, timezone="UTC"),
+            active=True,
+        )
+    ]
+    no_workers = deployment("report-no-workers", work_pool_name=DIAG_IDLE_POOL, schedules=hourly)
+    paused_queue = deployment("report-paused-queue", work_pool_name=DIAG_READY_POOL, work_queue_name=DIAG_PAUSED_QUEUE)
+    healthy = deployment("report-healthy", work_pool_name=DIAG_READY_POOL, schedules=hourly)
+    deployment(
+        "report-paused",
+        work_pool_name=DIAG_READY_POOL,
+        paused=True,
+        schedules=[
+            DeploymentScheduleCreate(schedule=CronSchedule(cron="0 7 * * *", timezone="UTC"), active=True)
+        ],
+    )
+
+    # Late because no worker polls the pool: a backlog, the oldest is the scenario run.
+    for i, minutes in enumerate(DIAG_LATE_MINUTES):
+        client.create_flow_run_from_deployment(
+            no_workers,
+            name="diag-late-no-workers" if i == 0 else f"diag-late-no-workers-{i}",
+            state=Late(scheduled_time=now - timedelta(minutes=minutes)),
+        )
+    # Late because its queue is paused, although the pool has an ONLINE worker.
+    client.create_flow_run_from_deployment(
+        paused_queue, name="diag-late-paused-queue", state=Late(scheduled_time=now - timedelta(minutes=20))
+    )
+    # Healthy: three completed runs and the next one scheduled.
+    for hours in (3, 2, 1):
+        done = client.create_flow_run_from_deployment(healthy, name=f"diag-healthy-done-{hours}")
+        _force(client, done.id, Running(), Completed())
+    client.create_flow_run_from_deployment(
+        healthy, name="diag-healthy-next", state=Scheduled(scheduled_time=now + timedelta(hours=1))
+    )
+
+    # A tag concurrency limit of 1: one task run holds the slot, another waits for it.
+    client.create_concurrency_limit(DIAG_TAG, 1)
+    holder = client.create_flow_run(diag_step_flow, name="diag-tag-holder", tags=["diag"], state=Scheduled())
+    blocked = client.create_flow_run(diag_step_flow, name="diag-tag-blocked", tags=["diag"], state=Scheduled())
+    _force(client, holder.id, Running())
+    _force(client, blocked.id, Running())
+    holder_task = client.create_task_run(
+        diag_step, flow_run_id=holder.id, dynamic_key="0", name="diag-step-holder", extra_tags=[DIAG_TAG]
+    )
+    blocked_task = client.create_task_run(
+        diag_step, flow_run_id=blocked.id, dynamic_key="0", name="diag-step-blocked", extra_tags=[DIAG_TAG]
+    )
+    # Slots are taken the way the task engine takes them (proposing Running through the
+    # orchestration rules deadlocks SQLite: the rule writes the limit in a second session).
+    client.increment_v1_concurrency_slots(names=[DIAG_TAG], task_run_id=holder_task.id)
+    client.set_task_run_state(holder_task.id, Running(), force=True)
+    try:
+        client.increment_v1_concurrency_slots(names=[DIAG_TAG], task_run_id=blocked_task.id)
+    except httpx.HTTPStatusError as refused:
+        if refused.response.status_code != 423:
+            raise
+    else:
+        raise RuntimeError(f"the {DIAG_TAG} limit of 1 gave a second slot")
+    client.set_task_run_state(blocked_task.id, AwaitingConcurrencySlot(), force=True)
+    _progress("created diagnosis scenarios")
+    return {
+        "flow": DIAG_FLOW,
+        "tag_limit": {
+            "tag": DIAG_TAG,
+            "limit": 1,
+            "blocked_run": "diag-tag-blocked",
+            "blocked_task_run": "diag-tag-blocked/diag-step-blocked",
+            "holder_run": "diag-tag-holder",
+            "holder_task_run": "diag-tag-holder/diag-step-holder",
+        },
+        "late_no_workers": {
+            "run": "diag-late-no-workers",
+            "work_pool": DIAG_IDLE_POOL,
+            "deployment": f"{DIAG_FLOW}/report-no-workers",
+            "late_runs": len(DIAG_LATE_MINUTES),
+        },
+        "late_paused_queue": {
+            "run": "diag-late-paused-queue",
+            "work_pool": DIAG_READY_POOL,
+            "work_queue": DIAG_PAUSED_QUEUE,
+            "worker": DIAG_WORKER,
+            "deployment": f"{DIAG_FLOW}/report-paused-queue",
+        },
+        "deployment_concurrency": {
+            "run": "extract-hourly-late",
+            "holder_run": "extract-hourly-running",
+            "deployment": "etl-extract/extract-hourly",
+        },
+        "failed_with_traceback": {"run": "transform-failed", "failed_task_run": "transform-failed/validate-rows"},
+        "crashed": {"run": "load-crashed"},
+        "deployments": {
+            "late_backlog": f"{DIAG_FLOW}/report-no-workers",
+            "paused_queue": f"{DIAG_FLOW}/report-paused-queue",
+            "healthy": f"{DIAG_FLOW}/report-healthy",
+            "paused": f"{DIAG_FLOW}/report-paused",
+        },
+    }
+
+
+@flow(name=DIAG_FLOW)
+def diag_step_flow() -> None:
+    """Never executed: the diagnosis runs are created and moved through states by hand."""
+
+
 def _emit_custom_events(client: SyncPrefectClient, flow_ids: dict[str, UUID]) -> None:
     # POST /events rather than emit_event(): the events worker thread attaches
     # related resources from the last flow/task run context it saw, so events
@@ -877,8 +1018,27 @@ def _check_manifest(m: dict[str, Any]) -> None:
         problems.append("fetch-rows did not run 3 times")
     if m["events"]["total_last_hour"] <= 130:
         problems.append(f"only {m['events']['total_last_hour']} events in the last hour")
+    problems.extend(_diagnosis_problems(m))
     if problems:
         raise RuntimeError("seeded dataset is incomplete: " + "; ".join(problems))
+
+
+def _diagnosis_problems(m: dict[str, Any]) -> list[str]:
+    d, runs, tasks = m["diagnosis"], m["flow_runs"], m["task_runs"]
+    problems = []
+    tag = d["tag_limit"]
+    if tasks[tag["blocked_task_run"]]["state_name"] != "AwaitingConcurrencySlot":
+        problems.append(f"{tag['blocked_task_run']} is not AwaitingConcurrencySlot")
+    if tasks[tag["holder_task_run"]]["state_type"] != "RUNNING":
+        problems.append(f"{tag['holder_task_run']} is not RUNNING")
+    for scenario in ("late_no_workers", "late_paused_queue", "deployment_concurrency"):
+        if runs[d[scenario]["run"]]["state_name"] != "Late":
+            problems.append(f"{d[scenario]['run']} is not Late")
+    if m["work_pools"][d["late_no_workers"]["work_pool"]]["status"] == "READY":
+        problems.append(f"{d['late_no_workers']['work_pool']} has a worker")
+    if m["workers"].get(d["late_paused_queue"]["worker"], {}).get("status") != "ONLINE":
+        problems.append(f"{d['late_paused_queue']['worker']} is not ONLINE")
+    return problems
 
 
 def seed(api_url: str, auth_string: str | None = None) -> dict[str, Any]:
@@ -922,9 +1082,11 @@ def seed(api_url: str, auth_string: str | None = None) -> dict[str, Any]:
         _wait_for("task runs to be recorded", lambda: _task_runs_settled(client))
         _wait_for("custom events to be persisted", lambda: _custom_events_persisted(client, hour_ago))
         _progress("logs, task runs and events persisted")
+        diagnosis = _seed_diagnosis(client)
         _seed_automations(client)
 
         manifest = _build_manifest(client, flow_ids, hour_ago)
+        manifest["diagnosis"] = diagnosis
 
     manifest["api_url"] = api_url
     manifest["basic_auth"] = auth_string is not None

@@ -31,12 +31,13 @@ const GUIDES: &[Guide] = &[
         procedure: |arg| {
             format!(
                 "Find out why Prefect flow run {run} failed, using the Prefect tools, and report the root cause.\n\n\
-                 1. get_flow_runs with filter {{\"id\": {{\"any_\": [\"{run}\"]}}}}: note state_type, state_name, \
-                 state_message, the deployment, the work pool and the parameters.\n\
-                 2. get_flow_run_logs for {run}: find the ERROR lines and the traceback; quote the decisive lines.\n\
-                 3. get_task_runs with filter {{\"flow_run_id\": {{\"any_\": [\"{run}\"]}}, \"state\": {{\"type\": \
-                 {{\"any_\": [\"FAILED\", \"CRASHED\"]}}}}}}: which task failed, after how many retries.\n\
-                 4. If the state is CRASHED (infrastructure, not code), check the work pool with get_work_pools by id.\n\n\
+                 1. diagnose_flow_run with flow_run_id \"{run}\": read `verdict` and the `cause` findings (the failed \
+                 task run, the error lines, a crash or timeout) with their evidence and next_step.\n\
+                 2. Only if that leaves questions: get_flow_run_logs for {run} for the complete traceback; get_task_runs \
+                 with filter {{\"flow_run_id\": {{\"any_\": [\"{run}\"]}}, \"state\": {{\"type\": {{\"any_\": \
+                 [\"FAILED\", \"CRASHED\"]}}}}}} for every failing task and its retries; get_flow_runs with filter \
+                 {{\"id\": {{\"any_\": [\"{run}\"]}}}} for the parameters.\n\
+                 3. If the state is CRASHED (infrastructure, not code), check the work pool with get_work_pools by id.\n\n\
                  Answer with: what failed (flow, task, exception), why, and the next step (a code fix, a parameter \
                  change, or `prefect flow-run retry {run}` once fixed). These tools only read; say which command \
                  the user should run for any change.",
@@ -50,22 +51,22 @@ const GUIDES: &[Guide] = &[
         description: "Explain why scheduled runs are Late or stuck in Pending, and what unblocks them.",
         arguments: &[("deployment", "Optional: the deployment name to focus on.", false)],
         procedure: |arg| {
-            let focus = match arg.get("deployment") {
-                "" => String::from("all deployments"),
-                name => format!("deployment \"{name}\""),
+            let (focus, named) = match arg.get("deployment") {
+                "" => (String::from("all deployments"), String::from("\"<flow>/<deployment>\"")),
+                name => (format!("deployment \"{name}\""), format!("\"{name}\"")),
             };
             format!(
                 "Explain why runs of {focus} are Late or stuck in Pending, using the Prefect tools.\n\n\
-                 1. get_dashboard: look for concurrency limits with over_limit true, paused or NOT_READY work pools, \
-                 and limited work queues.\n\
-                 2. get_flow_runs with filter {{\"state\": {{\"name\": {{\"any_\": [\"Late\"]}}}}}} (and then \
-                 {{\"state\": {{\"type\": {{\"any_\": [\"PENDING\"]}}}}}}): which deployments, pools and queues they \
-                 belong to.\n\
-                 3. get_deployments by id for those deployments: paused, concurrency limit and its slots, \
-                 diagnostic_hints, and the work pool's queues and workers.\n\
-                 4. get_work_pools by id for their pools: status, active_workers, paused queues, queue limits.\n\n\
-                 Name the blocking cause with its evidence (a saturated limit and who holds it, a paused pool, queue \
-                 or deployment, a pool without workers) and the next step, e.g. `prefect worker start --pool <pool>`, \
+                 1. With a deployment name: diagnose_deployment with deployment_name {named} (its \
+                 `verdict`, findings and late-run backlog). Otherwise get_flow_runs with filter {{\"state\": {{\"name\": \
+                 {{\"any_\": [\"Late\"]}}}}}} (and then {{\"state\": {{\"type\": {{\"any_\": [\"PENDING\"]}}}}}}) to find \
+                 the affected runs, deployments and pools.\n\
+                 2. diagnose_flow_run with the id of the oldest Late or Pending run: the blocking cause with its \
+                 evidence (a full deployment, tag or global limit and who holds it, a paused pool, queue or \
+                 deployment, a pool without workers).\n\
+                 3. If runs of several deployments are stuck: get_dashboard for saturated limits and NOT_READY pools, \
+                 and get_work_pools by id for queues and workers.\n\n\
+                 Name the blocking cause with its evidence and the next step, e.g. `prefect worker start --pool <pool>`, \
                  `prefect work-pool resume <pool>`, or raising a limit. These tools only read."
             )
         },
@@ -188,6 +189,11 @@ mod tests {
         let err = get("investigate_failed_run", None).unwrap_err();
         assert!(err.message.contains("`flow_run_id`"), "{}", err.message);
         assert!(get("investigate_late_runs", None).is_ok());
+        let failed = serde_json::to_string(&result).unwrap();
+        assert!(failed.contains("diagnose_flow_run with flow_run_id \\\"abc-123\\\""), "{failed}");
+        let late: JsonObject = serde_json::from_value(json!({"deployment": "etl/nightly"})).unwrap();
+        let late = serde_json::to_string(&get("investigate_late_runs", Some(&late)).unwrap()).unwrap();
+        assert!(late.contains("diagnose_deployment") && late.contains("diagnose_flow_run"), "{late}");
         assert!(get("nope", None).unwrap_err().message.contains("Unknown prompt"));
     }
 }

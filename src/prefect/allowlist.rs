@@ -33,6 +33,7 @@ const WORKSPACE: &[Route] = &[
     route(Method::POST, "flows/filter", false),
     route(Method::POST, "flow_runs/filter", false),
     route(Method::POST, "flow_runs/count", false),
+    route(Method::GET, "flow_run_states", true),
     route(Method::POST, "task_runs/filter", false),
     route(Method::POST, "deployments/filter", false),
     route(Method::POST, "logs/filter", false),
@@ -146,6 +147,8 @@ mod tests {
             (Method::POST, "admin/database/clear"),
             (Method::GET, "admin/settings"),
             (Method::GET, "events/filter/next/x"),
+            (Method::POST, "flow_run_states/"),
+            (Method::GET, "flow_run_states/0e6b1c8e-0000-4000-8000-000000000000/x"),
         ];
         for (method, path) in refused {
             assert!(!allowed(method.clone(), OSS, &format!("{OSS}/{path}")), "{method} {path}");

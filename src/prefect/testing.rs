@@ -30,7 +30,8 @@ impl FakeUpstream {
     }
 
     /// Answers `method path` with `status` and a JSON body. A `path` with `?query` matches
-    /// only that query; one without matches any query.
+    /// only that query; one without matches any query. A later route for the same request
+    /// replaces an earlier one.
     pub fn on(mut self, method: &str, path: &str, status: u16, body: Value) -> Self {
         self.routes.push((method.into(), path.into(), Answer::Json(status, body)));
         self
@@ -70,7 +71,8 @@ impl Fetch for FakeUpstream {
         let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
         let with_query = request.uri().path_and_query().map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
         self.sent.borrow_mut().push(request);
-        let route = |wanted: &str| self.routes.iter().find(|(m, p, _)| *m == method && p == wanted);
+        // The last route registered for a request wins, so a test can override a default.
+        let route = |wanted: &str| self.routes.iter().rev().find(|(m, p, _)| *m == method && p == wanted);
         let answer = route(&with_query).or_else(|| route(&path)).map(|(_, _, a)| a);
         match answer {
             Some(Answer::Json(status, body)) => {

@@ -530,7 +530,7 @@ fn limit_hints(limit: Option<&ConcurrencyLimitInfo>, runs: &[RecentRun]) -> Vec<
 
 /// One line per schedule kind: the cron expression, interval seconds or RRULE text (line
 /// breaks shown as `\n`), with the timezone.
-fn describe_schedule(schedule: &Value) -> String {
+pub(super) fn describe_schedule(schedule: &Value) -> String {
     let text = |key: &str| schedule.get(key).and_then(Value::as_str);
     let timezone = text("timezone").unwrap_or("none");
     if let Some(cron) = text("cron") {

@@ -133,7 +133,7 @@ async fn earliest_lines<F: Fetch>(
     Ok(lines)
 }
 
-fn level_name(level: i64) -> String {
+pub(super) fn level_name(level: i64) -> String {
     match level {
         10 => "DEBUG".into(),
         20 => "INFO".into(),

@@ -8,6 +8,7 @@
 
 pub mod args;
 pub mod budget;
+pub mod diagnosis;
 pub mod filter;
 pub mod format;
 pub mod paging;
@@ -15,6 +16,8 @@ pub mod pools;
 pub mod runs;
 pub mod toolsets;
 
+mod diagnose_deployment;
+mod diagnose_flow_run;
 mod docs;
 mod get_automations;
 mod get_dashboard;
@@ -135,6 +138,8 @@ pub fn definitions<F: Fetch>(ctx: &ToolContext<'_, F>) -> Vec<Tool> {
         read_events::definition(),
         get_automations::definition(),
         get_object_schema::definition(),
+        diagnose_flow_run::definition(),
+        diagnose_deployment::definition(),
     ];
     if ctx.is_cloud() {
         tools.push(review_rate_limits::definition());
@@ -168,6 +173,8 @@ pub async fn call<F: Fetch>(
         read_events::NAME => invoke(name, arguments, |p| read_events::call(ctx, p)).await,
         get_automations::NAME => invoke(name, arguments, |p| get_automations::call(ctx, p)).await,
         get_object_schema::NAME => invoke(name, arguments, get_object_schema::call).await,
+        diagnose_flow_run::NAME => invoke(name, arguments, |p| diagnose_flow_run::call(ctx, p)).await,
+        diagnose_deployment::NAME => invoke(name, arguments, |p| diagnose_deployment::call(ctx, p)).await,
         // Callable on any URL, so that an OSS caller learns why it does not apply.
         review_rate_limits::NAME => invoke(name, arguments, |p| review_rate_limits::call(ctx, p)).await,
         docs::SEARCH_NAME | docs::RELEASE_NOTES_NAME => {
@@ -357,6 +364,8 @@ mod tests {
                 "read_events",
                 "get_automations",
                 "get_object_schema",
+                "diagnose_flow_run",
+                "diagnose_deployment",
                 "review_rate_limits",
                 "docs_search_prefect",
                 "docs_get_release_notes"
@@ -383,8 +392,8 @@ mod tests {
         };
         let fake = FakeUpstream::new();
         let oss = names(&context(&fake, "http://127.0.0.1:4200/api"));
-        assert_eq!(oss.len(), 12);
-        assert_eq!(oss.last().map(String::as_str), Some("get_object_schema"));
+        assert_eq!(oss.len(), 14);
+        assert_eq!(oss.last().map(String::as_str), Some("diagnose_deployment"));
         let cloud = names(&context(&fake, "https://cloud.test/api/accounts/a/workspaces/w"));
         assert_eq!(cloud.last().map(String::as_str), Some("review_rate_limits"));
         let unconfigured = ToolContext::new(Err(CredentialError::NotConfigured), &fake, 1000, crate::clock::now());

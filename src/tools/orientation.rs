@@ -22,6 +22,9 @@ of the connection, or from the server's own configuration. get_identity shows wh
 use and who you are there.
 
 Where to look
+- diagnose_flow_run (a run's id) and diagnose_deployment (an id or \"<flow>/<deployment>\"): why a run \
+failed, crashed or is Late or stuck, or whether a deployment's runs get created and started, in one call: a \
+verdict plus findings with evidence and the next step.
 - get_identity: which server or Cloud workspace this is, and its version.
 - get_dashboard: one-call overview: run counts, work pools, every concurrency limit and who is at it.
 - get_deployments, get_flows, get_flow_runs, get_task_runs, get_work_pools, get_automations: lists, \
@@ -36,10 +39,10 @@ parameters, work-pool queues and workers, trigger definitions, diagnostic hints)
 that this server does not offer.
 
 Investigating
-- A failed or crashed run: get_flow_runs by id (state message, deployment, pool), then get_flow_run_logs \
-for the traceback, then get_task_runs filtered by flow_run_id for the failing task.
-- Late or stuck runs: get_dashboard for saturated limits, then get_deployments and get_work_pools by id \
-for concurrency, paused queues and workers.
+- A failed or crashed run: diagnose_flow_run first; then, for more, get_flow_run_logs for the whole \
+traceback and get_task_runs filtered by flow_run_id.
+- Late or stuck runs: diagnose_flow_run on one of them, or diagnose_deployment for its deployment; \
+get_dashboard when many deployments are affected.
 
 Habits that pay off
 - Filters are checked before anything is sent: an unknown key comes back as an error listing the keys \

@@ -22,6 +22,9 @@ pub struct PoolRecord {
     pub concurrency_limit: Option<i64>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Pending and Running runs in the pool; the server sets it when the pool is limited.
+    #[serde(default)]
+    pub active_slots: Option<i64>,
 }
 
 /// A work pool; the detail fields are present only in detail results.

@@ -9,6 +9,7 @@ const TOOLSETS: &[(&str, &[&str])] = &[
     ("runs", &["get_flow_runs", "get_flow_run_logs", "get_task_runs"]),
     ("infrastructure", &["get_work_pools"]),
     ("events", &["read_events", "get_automations", "get_object_schema"]),
+    ("diagnosis", &["diagnose_flow_run", "diagnose_deployment"]),
     ("cloud", &["review_rate_limits"]),
     ("docs", &["docs_search_prefect", "docs_get_release_notes"]),
 ];

@@ -16,6 +16,7 @@ MODERN = "2026-07-28"
 EXPECTED_TOOLS = [
     "orientation", "get_identity", "get_dashboard", "get_deployments", "get_flows", "get_flow_runs",
     "get_flow_run_logs", "get_task_runs", "get_work_pools", "read_events", "get_automations", "get_object_schema",
+    "diagnose_flow_run", "diagnose_deployment",
 ]
 
 

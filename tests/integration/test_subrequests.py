@@ -11,6 +11,8 @@ from mcp_client import EXPECTED_TOOLS
 
 BUDGET = 5
 DASHBOARD_BUDGET = 8
+# One call instead of five or six: each diagnosis reads everything it needs at once.
+DIAGNOSIS_BUDGET = 12
 NO_PREFECT = {"orientation", "get_object_schema"}
 
 
@@ -23,6 +25,9 @@ def default_arguments(prefect) -> dict[str, dict]:
     arguments["get_object_schema"] = {"object_type": "automation"}
     verbose_run = prefect.manifest["verbose_flow_run"]
     arguments["get_flow_run_logs"] = {"flow_run_id": prefect.manifest["flow_runs"][verbose_run]["id"]}
+    diagnosis = prefect.manifest["diagnosis"]
+    arguments["diagnose_flow_run"] = {"flow_run_id": prefect.manifest["flow_runs"][diagnosis["tag_limit"]["blocked_run"]]["id"]}
+    arguments["diagnose_deployment"] = {"deployment_name": diagnosis["deployments"]["late_backlog"]}
     return arguments
 
 
@@ -43,7 +48,9 @@ def test_default_call_within_budget(worker_with_secrets, prefect, tool):
         assert requests == 0
     else:
         assert result["success"] is True, result
-        assert 1 <= requests <= (DASHBOARD_BUDGET if tool == "get_dashboard" else BUDGET), requests
+        budget = {"get_dashboard": DASHBOARD_BUDGET, "diagnose_flow_run": DIAGNOSIS_BUDGET,
+                  "diagnose_deployment": DIAGNOSIS_BUDGET}.get(tool, BUDGET)
+        assert 1 <= requests <= budget, requests
 
 
 @pytest.mark.parametrize("tool", ["get_deployments", "get_flow_runs", "get_work_pools", "get_automations"])
