@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from prefect_server import seeded_server  # noqa: E402
 from harness import Worker, post_json  # noqa: E402
 
 
@@ -91,29 +90,16 @@ def main() -> int:
     args = parser.parse_args()
 
     wasm_size()
-    server = home = None
-    url = args.prefect_url
-    if not url:
-        from prefect_server import start_prefect_server
-        from seed_prefect import seed
-
-        home = Path(tempfile.mkdtemp(prefix="prefect-bench-", dir=ROOT / ".work"))
-        print("starting and seeding a Prefect server ...", file=sys.stderr)
-        server = start_prefect_server(home)
-        url = server.api_url
-        seed(url)
-    worker = Worker("bench", {"PREFECT_API_URL": url}).wait_ready()
-    try:
-        print(f"{'case':<26} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12}")
-        for name, body in cases(worker.url):
-            timings, subrequests = measure(worker.url, body, args.requests)
-            p90 = statistics.quantiles(timings, n=10)[-1]
-            print(f"{name:<26} {statistics.median(timings):>10.2f} {p90:>8.2f} {subrequests:>12}")
-    finally:
-        worker.stop()
-        if server:
-            server.stop()
-            shutil.rmtree(home, ignore_errors=True)
+    with seeded_server(ROOT / ".work", "prefect-bench-", args.prefect_url) as (url, _):
+        worker = Worker("bench", {"PREFECT_API_URL": url}).wait_ready()
+        try:
+            print(f"{'case':<26} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12}")
+            for name, body in cases(worker.url):
+                timings, subrequests = measure(worker.url, body, args.requests)
+                p90 = statistics.quantiles(timings, n=10)[-1]
+                print(f"{name:<26} {statistics.median(timings):>10.2f} {p90:>8.2f} {subrequests:>12}")
+        finally:
+            worker.stop()
     return 0
 
 

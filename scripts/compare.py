@@ -260,26 +260,12 @@ def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=20, help="timed calls per case (after one warm-up)")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent connections in the load phase")
-    parser.add_argument("--load-calls", type=int, default=200, help="calls in the load phase, per server")
-    args = parser.parse_args()
-
-    from conftest import Prefect
-    from prefect_server import start_prefect_server
-    from seed_prefect import seed
-
-    script = ensure_reference()
-    home = Path(tempfile.mkdtemp(prefix="prefect-compare-", dir=ROOT / ".work"))
-    print("starting and seeding a Prefect server ...", file=sys.stderr)
-    server = start_prefect_server(home)
+def compare(script: Path, prefect, args) -> None:
+    """Both servers on the same Prefect, one after the other, through one counting proxy."""
+    home = Path(tempfile.mkdtemp(prefix="reference-", dir=ROOT / ".work"))
     reference = worker = None
     try:
-        manifest = seed(server.api_url)
-        prefect = Prefect(server.api_url, "", manifest)
-        proxy = CountingProxy(server.api_url)
+        proxy = CountingProxy(prefect.api_url)
         worker = Worker("compare", {"PREFECT_API_URL": proxy.api_url}).wait_ready()
         reference = Reference(script, proxy.api_url, home).wait_ready()
         plan = cases(prefect)
@@ -309,8 +295,22 @@ def main() -> int:
             reference.stop()
         if worker:
             worker.stop()
-        server.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20, help="timed calls per case (after one warm-up)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent connections in the load phase")
+    parser.add_argument("--load-calls", type=int, default=200, help="calls in the load phase, per server")
+    args = parser.parse_args()
+
+    from conftest import Prefect
+    from prefect_server import seeded_server
+
+    script = ensure_reference()
+    with seeded_server(ROOT / ".work", "prefect-compare-") as (api_url, manifest):
+        compare(script, Prefect(api_url, "", manifest), args)
     return 0
 
 

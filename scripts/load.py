@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from prefect_server import seeded_server  # noqa: E402
 from harness import Worker  # noqa: E402
 from load_run import CALLS_PER_CLIENT, CLIENTS, describe, run_load  # noqa: E402
 
@@ -38,29 +37,16 @@ def main() -> int:
     parser.add_argument("--prefect-url", help="use this Prefect API (no auth) instead of starting one")
     args = parser.parse_args()
 
-    server = home = None
-    url = args.prefect_url
-    if not url:
-        from prefect_server import start_prefect_server
-        from seed_prefect import seed
-
-        home = Path(tempfile.mkdtemp(prefix="prefect-load-", dir=ROOT / ".work"))
-        print("starting and seeding a Prefect server ...", file=sys.stderr)
-        server = start_prefect_server(home)
-        url = server.api_url
-        seed(url)
-    worker = Worker("load", {"PREFECT_API_URL": url}).wait_ready()
-    try:
-        figures = run_load(worker.url, first_flow_run(url), args.clients, args.calls)
-        print(describe(figures))
-        for sample in figures["error_samples"]:
-            print(f"  error: {sample}")
-        return 1 if figures["errors"] else 0
-    finally:
-        worker.stop()
-        if server:
-            server.stop()
-            shutil.rmtree(home, ignore_errors=True)
+    with seeded_server(ROOT / ".work", "prefect-load-", args.prefect_url) as (url, _):
+        worker = Worker("load", {"PREFECT_API_URL": url}).wait_ready()
+        try:
+            figures = run_load(worker.url, first_flow_run(url), args.clients, args.calls)
+            print(describe(figures))
+            for sample in figures["error_samples"]:
+                print(f"  error: {sample}")
+            return 1 if figures["errors"] else 0
+        finally:
+            worker.stop()
 
 
 if __name__ == "__main__":

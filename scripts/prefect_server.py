@@ -241,6 +241,29 @@ def start_prefect_server(
     return server
 
 
+@contextlib.contextmanager
+def seeded_server(work: Path, prefix: str, api_url: str | None = None):
+    """Yields (api URL, seed manifest): `api_url` as given (no manifest), else a fresh server in a
+    temporary home under `work`, seeded by seed_prefect.py, stopped and removed afterwards."""
+    if api_url:
+        yield api_url, None
+        return
+    import shutil
+    import tempfile
+
+    from seed_prefect import seed
+
+    work.mkdir(exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir=work))
+    print("starting and seeding a Prefect server ...", file=sys.stderr)
+    server = start_prefect_server(home)
+    try:
+        yield server.api_url, seed(server.api_url)
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True, help="PREFECT_HOME for the server")

@@ -142,28 +142,29 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         body: Option<Vec<u8>>,
         csrf: Option<&CsrfToken>,
     ) -> Result<UpstreamResponse, PrefectError> {
-        let mut request = http::Request::builder()
-            .method(method.clone())
-            .uri(url.as_str())
-            .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, USER_AGENT)
-            .header("x-prefect-api-version", API_VERSION);
-        if let Some(value) = self.authorization.header_value() {
-            request = request.header(header::AUTHORIZATION, value);
-        }
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        if let Some(csrf) = csrf {
-            request = request.header("prefect-csrf-token", &csrf.token).header("prefect-csrf-client", &csrf.client);
-        }
-        let request = request.body(body).map_err(|e| PrefectError::InvalidRequest(e.to_string()))?;
+        let request = || {
+            let mut request = http::Request::builder()
+                .method(method.clone())
+                .uri(url.as_str())
+                .header(header::ACCEPT, "application/json")
+                .header(header::USER_AGENT, USER_AGENT)
+                .header("x-prefect-api-version", API_VERSION);
+            if let Some(value) = self.authorization.header_value() {
+                request = request.header(header::AUTHORIZATION, value);
+            }
+            if body.is_some() {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+            }
+            if let Some(csrf) = csrf {
+                request = request.header("prefect-csrf-token", &csrf.token).header("prefect-csrf-client", &csrf.client);
+            }
+            request.body(body.clone()).map_err(|e| PrefectError::InvalidRequest(e.to_string()))
+        };
         // A pooled connection that the server closed just as it was reused fails before any
         // answer (seen under concurrent load). Every request here is a read (allowlist), so it
         // is sent once more, as the Prefect client retries its connection errors; timeouts are not.
-        let again = http::Request::from_parts(clone_parts(&request), request.body().clone());
-        let response = match self.fetch.fetch(request, self.timeout_ms).await {
-            Err(FetchError::Network(_)) => self.fetch.fetch(again, self.timeout_ms).await,
+        let response = match self.fetch.fetch(request()?, self.timeout_ms).await {
+            Err(FetchError::Network(_)) => self.fetch.fetch(request()?, self.timeout_ms).await,
             first => first,
         };
         let path = || url.path().to_owned();
@@ -179,15 +180,6 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
             }
         })
     }
-}
-
-/// The method, URI and headers of a request (`http::Request` is not `Clone`).
-fn clone_parts(request: &UpstreamRequest) -> http::request::Parts {
-    let (mut parts, ()) = http::Request::new(()).into_parts();
-    parts.method = request.method().clone();
-    parts.uri = request.uri().clone();
-    parts.headers = request.headers().clone();
-    parts
 }
 
 /// Prefect's CSRF middleware answers 403 with "Missing CSRF token." or "Invalid CSRF token or
