@@ -5,7 +5,7 @@
 //! tag and global concurrency limits. A last round names who holds a full limit's slots.
 //! At most 12 Prefect requests (a Pending run with a task waiting on a full tag limit).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
@@ -22,7 +22,7 @@ use super::diagnosis::{
 };
 use super::get_flow_run_logs::level_name;
 use super::paging::SERVER_PAGE_MAX;
-use super::{Envelope, ToolContext, format, respond_or};
+use super::{Envelope, ToolContext, format, respond_or, unique};
 use crate::prefect::{Fetch, PrefectClient, PrefectError};
 
 pub const NAME: &str = "diagnose_flow_run";
@@ -353,11 +353,6 @@ async fn optional<T>(
     read: impl Future<Output = Result<Vec<T>, PrefectError>>,
 ) -> Result<Vec<T>, PrefectError> {
     if wanted { read.await } else { Ok(Vec::new()) }
-}
-
-fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut seen = HashSet::new();
-    items.filter(|item| seen.insert(*item)).collect()
 }
 
 /// Task runs that have not started: waiting for a slot, scheduled or pending.

@@ -1,7 +1,7 @@
 //! `get_deployments`: deployments with their flow, schedules and concurrency settings;
 //! with 1–5 ids, also parameters, recent runs, the full work pool and hints.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::{Listing, SERVER_PAGE_MAX};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
-use super::{Envelope, ToolContext, filter, format, respond};
+use super::{Envelope, ToolContext, filter, format, respond, unique};
 use crate::prefect::{Fetch, PrefectClient, PrefectError};
 
 pub const NAME: &str = "get_deployments";
@@ -288,12 +288,6 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
         })
         .collect();
     Ok(Deployments { detail: Some(detail), count: deployments.len(), deployments, truncated })
-}
-
-/// First occurrences, in order.
-fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut seen = HashSet::new();
-    items.filter(|item| seen.insert(*item)).collect()
 }
 
 async fn read_flow_names<F: Fetch>(

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
 use super::runs::{RunState, duration};
-use super::{Envelope, ToolContext, filter, format, respond};
+use super::{Envelope, ToolContext, filter, format, respond, unique};
 use crate::prefect::{Fetch, PrefectClient};
 
 pub const NAME: &str = "get_flow_runs";
@@ -175,11 +175,11 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
 
     // Names and summaries of what the runs refer to, one request per kind, concurrently.
-    let flow_ids = distinct(runs.iter().map(|r| r.flow_id.as_deref()));
+    let flow_ids = unique(runs.iter().filter_map(|r| r.flow_id.as_deref()));
     let (deployment_ids, pool_names) = if detail {
         (
-            distinct(runs.iter().map(|r| r.deployment_id.as_deref())),
-            distinct(runs.iter().map(|r| r.work_pool_name.as_deref())),
+            unique(runs.iter().filter_map(|r| r.deployment_id.as_deref())),
+            unique(runs.iter().filter_map(|r| r.work_pool_name.as_deref())),
         )
     } else {
         (Vec::new(), Vec::new())
@@ -227,23 +227,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
     Ok(FlowRuns { detail, count: flow_runs.len(), flow_runs, truncated })
 }
 
-/// Distinct non-null values, in first-seen order.
-fn distinct<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
-    for value in values.flatten() {
-        if !seen.iter().any(|s| s == value) {
-            seen.push(value.to_owned());
-        }
-    }
-    seen
-}
-
 /// `POST {kind}/filter` for the objects whose `field` is one of `keys`; no request without keys.
 async fn lookup<T: DeserializeOwned, F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     kind: &str,
     field: &str,
-    keys: &[String],
+    keys: &[&str],
 ) -> Result<Vec<T>, crate::prefect::PrefectError> {
     if keys.is_empty() {
         return Ok(Vec::new());

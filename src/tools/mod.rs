@@ -281,6 +281,12 @@ pub struct Envelope<T> {
 
 /// Wraps a tool outcome in its envelope; `prefix` says what failed, e.g.
 /// "Failed to fetch flows: ".
+/// The items' first occurrences, in order: the distinct ids or names to look up.
+fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|item| seen.insert(*item)).collect()
+}
+
 fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, String>) -> CallToolResult {
     respond_or(prefix, outcome, T::default)
 }
