@@ -121,34 +121,43 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
     }
 }
 
+thread_local! {
+    /// Every tool, in `tools/list` order. Built once per isolate: the definitions never change,
+    /// and generating their schemas is most of the CPU time of a `tools/list`.
+    static ALL_TOOLS: Vec<Tool> = {
+        let mut tools = vec![
+            orientation::definition(),
+            get_identity::definition(),
+            get_dashboard::definition(),
+            get_deployments::definition(),
+            get_flows::definition(),
+            get_flow_runs::definition(),
+            get_flow_run_logs::definition(),
+            get_task_runs::definition(),
+            get_work_pools::definition(),
+            read_events::definition(),
+            get_automations::definition(),
+            get_object_schema::definition(),
+            diagnose_flow_run::definition(),
+            diagnose_deployment::definition(),
+            review_rate_limits::definition(),
+        ];
+        tools.extend(docs::definitions());
+        tools
+    };
+}
+
 /// The tools this request can use, in the order `tools/list` shows them: the Cloud-only
 /// ones only when the request's API URL is a Prefect Cloud workspace, the docs proxies
 /// only when a docs server is configured, and only those of the chosen toolsets.
 pub fn definitions<F: Fetch>(ctx: &ToolContext<'_, F>) -> Vec<Tool> {
-    let mut tools = vec![
-        orientation::definition(),
-        get_identity::definition(),
-        get_dashboard::definition(),
-        get_deployments::definition(),
-        get_flows::definition(),
-        get_flow_runs::definition(),
-        get_flow_run_logs::definition(),
-        get_task_runs::definition(),
-        get_work_pools::definition(),
-        read_events::definition(),
-        get_automations::definition(),
-        get_object_schema::definition(),
-        diagnose_flow_run::definition(),
-        diagnose_deployment::definition(),
-    ];
-    if ctx.is_cloud() {
-        tools.push(review_rate_limits::definition());
-    }
-    if ctx.docs_url.is_some() {
-        tools.extend(docs::definitions());
-    }
-    tools.retain(|tool| ctx.toolsets.allows(&tool.name));
-    tools
+    let applies = |name: &str| match name {
+        review_rate_limits::NAME => ctx.is_cloud(),
+        docs::SEARCH_NAME | docs::RELEASE_NOTES_NAME => ctx.docs_url.is_some(),
+        _ => true,
+    };
+    ALL_TOOLS
+        .with(|all| all.iter().filter(|tool| applies(&tool.name) && ctx.toolsets.allows(&tool.name)).cloned().collect())
 }
 
 /// Runs tool `name`; `None` when there is no such tool.
