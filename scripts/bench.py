@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from prefect_server import seeded_server  # noqa: E402
-from harness import Worker, post_json  # noqa: E402
+from harness import QUIET, Worker, post_json  # noqa: E402
 
 
 def call(name: str, arguments: dict | None = None) -> dict:
@@ -91,7 +91,7 @@ def main() -> int:
 
     wasm_size()
     with seeded_server(ROOT / ".work", "prefect-bench-", args.prefect_url) as (url, _):
-        worker = Worker("bench", {"PREFECT_API_URL": url}).wait_ready()
+        worker = Worker("bench", {"PREFECT_API_URL": url}, log_level=QUIET).wait_ready()
         try:
             print(f"{'case':<26} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12}")
             for name, body in cases(worker.url):

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from harness import Worker, free_port  # noqa: E402
+from harness import QUIET, Worker, free_port  # noqa: E402
 from mcp import Client  # noqa: E402
 
 REFERENCE_VENV = ROOT / ".venv-reference"
@@ -266,7 +266,7 @@ def compare(script: Path, prefect, args) -> None:
     reference = worker = None
     try:
         proxy = CountingProxy(prefect.api_url)
-        worker = Worker("compare", {"PREFECT_API_URL": proxy.api_url}).wait_ready()
+        worker = Worker("compare", {"PREFECT_API_URL": proxy.api_url}, log_level=QUIET).wait_ready()
         reference = Reference(script, proxy.api_url, home).wait_ready()
         plan = cases(prefect)
 

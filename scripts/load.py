@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from prefect_server import seeded_server  # noqa: E402
-from harness import Worker  # noqa: E402
+from harness import QUIET, Worker  # noqa: E402
 from load_run import CALLS_PER_CLIENT, CLIENTS, describe, run_load  # noqa: E402
 
 
@@ -38,7 +38,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with seeded_server(ROOT / ".work", "prefect-load-", args.prefect_url) as (url, _):
-        worker = Worker("load", {"PREFECT_API_URL": url}).wait_ready()
+        worker = Worker("load", {"PREFECT_API_URL": url}, log_level=QUIET).wait_ready()
         try:
             figures = run_load(worker.url, first_flow_run(url), args.clients, args.calls)
             print(describe(figures))

@@ -68,6 +68,11 @@ def local_config(name: str, extra: str) -> Path:
     return path
 
 
+# For benchmarks: wrangler dev prints each request's log line to its terminal, which costs
+# 1-3 ms per request locally and nothing comparable on Cloudflare; at "warn" it prints none.
+QUIET = "warn"
+
+
 class Worker:
     """The built Worker (build/) served by `wrangler dev` on a loopback port. Its console
     output (one JSON line per request) and wrangler's own go to `log_path`."""
