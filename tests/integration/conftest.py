@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fake_upstream import FakeUpstream
 from harness import ROOT, WORK, Worker
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -57,6 +58,14 @@ def prefect() -> Prefect:
     finally:
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """A scriptable fake Prefect on loopback, for faults a real server cannot produce."""
+    server = FakeUpstream()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

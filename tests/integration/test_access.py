@@ -40,13 +40,6 @@ def lower(headers: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def fake():
-    server = FakeUpstream()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def ungated_worker(prefect) -> str:
     """Prefect secrets but no MCP_ACCESS_TOKENS and no ALLOW_UNAUTHENTICATED opt-out; private
     header URLs allowed (loopback Prefect) but only to host 127.0.0.1 (PREFECT_API_HOSTS)."""

@@ -6,16 +6,8 @@ import base64
 
 import pytest
 
-from fake_upstream import FakeUpstream
 from harness import post_json
 from mcp_client import call_tool, envelope
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeUpstream()
-    yield server
-    server.close()
 
 
 def failed(result) -> str:

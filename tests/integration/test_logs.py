@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from fake_upstream import FakeUpstream
 from harness import Worker, post_json
 from mcp_client import client
 
@@ -20,13 +19,6 @@ URL_PASSWORD = "LOGCANARY-userinfo-pw"
 ARGUMENT = "LOGCANARY-argument-flow-name"
 WRONG_TOKEN = "tok-LOGCANARY-wrong-2bq"
 CANARIES = [ACCESS_TOKEN, API_KEY, URL_PASSWORD, ARGUMENT, WRONG_TOKEN, "LOGCANARY"]
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeUpstream()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,10 @@ import time
 
 import pytest
 
-from fake_upstream import FakeUpstream
 from harness import free_port
 from mcp_client import call_tool, envelope
 
 KEY = "pnu_supersecret_key_123"
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeUpstream()
-    yield server
-    server.close()
 
 
 @pytest.mark.parametrize("mode, expected", [
