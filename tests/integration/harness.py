@@ -68,8 +68,8 @@ def local_config(name: str, extra: str) -> Path:
     return path
 
 
-# For benchmarks: wrangler dev prints each request's log line to its terminal, which costs
-# 1-3 ms per request locally and nothing comparable on Cloudflare; at "warn" it prints none.
+# For benchmarks: wrangler dev prints each request's log line to its terminal, which cost
+# 1-3 ms per request here and is not part of a deployed Worker; at "warn" it prints none.
 QUIET = "warn"
 
 

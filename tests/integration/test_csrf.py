@@ -82,4 +82,5 @@ def test_concurrent_posts_share_one_token(worker_without_secrets, csrf_prefect, 
 def test_every_post_based_tool_succeeds(worker_without_secrets, csrf_prefect, tool):
     upstream, result = call_counting_upstream(worker_without_secrets, tool, {}, {"X-Prefect-Api-Url": csrf_prefect})
     assert result["success"] is True, result
-    assert upstream >= 1
+    # At least: its first POST refused, the token, that POST again with the token.
+    assert upstream >= 3
