@@ -14,11 +14,12 @@ use serde_json::{Value, json};
 
 use super::args::WorkspaceId;
 use super::diagnosis::{
-    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, TagLimitRecord, active_runs,
-    clip, collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by, minutes_since,
-    parse_id, read_readiness, slug, tag_limits,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, active_runs, clip,
+    collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by, minutes_since, parse_id,
+    read_readiness, slug,
 };
 use super::get_deployments::describe_schedule;
+use super::limits::{TagLimitRecord, tag_limits};
 use super::{Envelope, ToolContext, format, respond};
 use crate::prefect::{Fetch, PrefectClient, PrefectError};
 

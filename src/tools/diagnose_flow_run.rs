@@ -16,11 +16,12 @@ use time::format_description::well_known::Rfc3339;
 
 use super::args::WorkspaceId;
 use super::diagnosis::{
-    DeploymentRecord, Finding, LimitRecord, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, TagLimitRecord,
-    active_runs, clip, conclude, deployment_paused, deployment_saturated, flow_name, global_limits, held_by,
-    minutes_since, parse_id, read_one, read_readiness, saturated_globals, slug, tag_limits,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, active_runs, clip, conclude,
+    deployment_paused, deployment_saturated, flow_name, held_by, minutes_since, parse_id, read_one, read_readiness,
+    saturated_globals, slug,
 };
 use super::get_flow_run_logs::level_name;
+use super::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use super::paging::SERVER_PAGE_MAX;
 use super::{Envelope, ToolContext, format, respond_or, unique};
 use crate::prefect::{Fetch, PrefectClient, PrefectError};
@@ -242,7 +243,7 @@ struct Reads {
     deployment: Option<DeploymentRecord>,
     readiness: Option<Readiness>,
     tag_limits: Vec<TagLimitRecord>,
-    global_limits: Vec<LimitRecord>,
+    global_limits: Vec<GlobalLimitRecord>,
 }
 
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunDiagnosis, String> {

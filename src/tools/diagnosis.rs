@@ -10,6 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::format;
+use super::limits::GlobalLimitRecord;
 use super::paging::SERVER_PAGE_MAX;
 use super::pools::{PoolRecord, path_segment};
 use crate::prefect::{Fetch, PrefectClient, PrefectError};
@@ -144,7 +145,7 @@ pub struct DeploymentRecord {
     #[serde(default)]
     pub schedules: Option<Vec<ScheduleRecord>>,
     #[serde(default)]
-    pub global_concurrency_limit: Option<LimitRecord>,
+    pub global_concurrency_limit: Option<GlobalLimitRecord>,
     #[serde(default)]
     pub concurrency_options: Option<Value>,
 }
@@ -154,29 +155,6 @@ pub struct ScheduleRecord {
     #[serde(default)]
     pub active: bool,
     pub schedule: Value,
-}
-
-/// A global (V2) concurrency limit, also how a deployment's limit is stored.
-#[derive(Debug, Clone, Deserialize)]
-pub struct LimitRecord {
-    pub id: String,
-    pub name: String,
-    pub limit: i64,
-    #[serde(default)]
-    pub active: bool,
-    #[serde(default)]
-    pub active_slots: i64,
-}
-
-/// A tag concurrency limit as the V1 endpoint shows it: `active_slots` are the ids of the
-/// task runs holding a slot.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TagLimitRecord {
-    pub id: String,
-    pub tag: String,
-    pub concurrency_limit: i64,
-    #[serde(default)]
-    pub active_slots: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,15 +240,6 @@ pub async fn active_runs<F: Fetch>(
     });
     let runs: Vec<RunRef> = prefect.post("flow_runs/filter", &body).await?;
     Ok(runs.into_iter().map(RunRef::formatted).collect())
-}
-
-/// Every tag (V1 view, with holders) or global (V2) concurrency limit, first server page.
-pub async fn tag_limits<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<Vec<TagLimitRecord>, PrefectError> {
-    prefect.post("concurrency_limits/filter", &json!({"limit": SERVER_PAGE_MAX, "offset": 0})).await
-}
-
-pub async fn global_limits<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<Vec<LimitRecord>, PrefectError> {
-    prefect.post("v2/concurrency_limits/filter", &json!({"limit": SERVER_PAGE_MAX, "offset": 0})).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -565,7 +534,7 @@ pub fn held_by(what: &str, labels: &[String]) -> String {
 
 /// Active global limits (not tag or deployment limits) whose slots are all taken; flow code
 /// that calls `concurrency(<name>)` waits on them.
-pub fn saturated_globals(limits: &[LimitRecord]) -> Vec<Finding> {
+pub fn saturated_globals(limits: &[GlobalLimitRecord]) -> Vec<Finding> {
     limits
         .iter()
         .filter(|l| l.active && l.active_slots >= l.limit)
@@ -671,7 +640,7 @@ mod tests {
         let labels: Vec<String> = (1..=5).map(|i| format!("r{i}")).collect();
         assert_eq!(held_by("task run", &labels[..1]), " held by task run r1");
         assert_eq!(held_by("task run", &labels), " held by task run r1, r2, r3 and 2 more");
-        let limits: Vec<LimitRecord> = serde_json::from_value(json!([
+        let limits: Vec<GlobalLimitRecord> = serde_json::from_value(json!([
             {"id": "a", "name": "gcl-full", "limit": 3, "active": true, "active_slots": 3},
             {"id": "b", "name": "tag:etl", "limit": 1, "active": true, "active_slots": 1},
             {"id": "c", "name": "gcl-off", "limit": 1, "active": false, "active_slots": 1},

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use time::Duration;
 
 use super::args::WorkspaceId;
+use super::limits::GlobalLimitRecord;
 use super::{Envelope, ToolContext, format, respond};
 use crate::prefect::{Fetch, PrefectClient};
 
@@ -107,17 +108,6 @@ struct WorkQueueRecord {
     #[serde(default)]
     is_paused: bool,
     active_slots: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GlobalLimitRecord {
-    id: String,
-    name: String,
-    limit: i64,
-    #[serde(default)]
-    active: bool,
-    #[serde(default)]
-    active_slots: i64,
 }
 
 pub fn definition() -> Tool {

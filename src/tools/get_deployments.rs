@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
+use super::limits::{self, TagLimitRecord};
 use super::paging::{Listing, SERVER_PAGE_MAX};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
 use super::{Envelope, ToolContext, filter, format, respond, unique};
@@ -216,16 +217,6 @@ struct GlobalLimitRecord {
     slot_decay_per_second: f64,
 }
 
-/// A V1 tag concurrency limit; `active_slots` lists the task runs holding a slot.
-#[derive(Debug, Deserialize)]
-struct TagLimitRecord {
-    id: String,
-    tag: String,
-    concurrency_limit: i64,
-    #[serde(default)]
-    active_slots: Vec<Value>,
-}
-
 #[derive(Debug, Deserialize)]
 struct FlowRecord {
     id: String,
@@ -264,10 +255,9 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
     let text = |e: PrefectError| e.to_string();
 
     // Round 1: the deployments and the tag limits do not depend on each other.
-    let limits_body = json!({"limit": SERVER_PAGE_MAX, "offset": 0});
     let (page, tag_limits) = futures::join!(
         LISTING.first_page::<DeploymentRecord, _>(&prefect, filter, params.limit.get() as usize),
-        prefect.post::<Vec<TagLimitRecord>, _>("concurrency_limits/filter", &limits_body),
+        limits::tag_limits(&prefect),
     );
     let (records, truncated) = page.map_err(text)?;
     let tag_limits = tag_limits.map_err(text)?;

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod diagnosis;
 pub mod filter;
 pub mod format;
+pub mod limits;
 pub mod paging;
 pub mod pools;
 pub mod runs;
