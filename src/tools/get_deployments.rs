@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
+use super::flow_names::FlowNames;
 use super::limits::{self, TagLimitRecord};
 use super::paging::{Listing, SERVER_PAGE_MAX};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
@@ -218,12 +219,6 @@ struct GlobalLimitRecord {
 }
 
 #[derive(Debug, Deserialize)]
-struct FlowRecord {
-    id: String,
-    name: String,
-}
-
-#[derive(Debug, Deserialize)]
 struct RunRecord {
     id: String,
     #[serde(default)]
@@ -254,17 +249,20 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
     let prefect = ctx.prefect(params.workspace_id)?;
     let text = |e: PrefectError| e.to_string();
 
-    // Round 1: the deployments and the tag limits do not depend on each other.
-    let (page, tag_limits) = futures::join!(
-        LISTING.first_page::<DeploymentRecord, _>(&prefect, filter, params.limit.get() as usize),
+    // Round 1: the deployments, the tag limits and the flows of matching deployments do not
+    // depend on each other.
+    let (page, tag_limits, flows) = futures::join!(
+        LISTING.first_page::<DeploymentRecord, _>(&prefect, filter.clone(), params.limit.get() as usize),
         limits::tag_limits(&prefect),
+        FlowNames::of_matching(&prefect, "deployments", filter.as_ref()),
     );
     let (records, truncated) = page.map_err(text)?;
     let tag_limits = tag_limits.map_err(text)?;
 
-    // Round 2: flow names, and in detail mode recent runs and work pools.
+    // Round 2, when needed: flow names the first page missed, and in detail mode recent
+    // runs and work pools.
     let flow_ids = unique(records.iter().filter_map(|d| d.flow_id.as_deref()));
-    let (flows, extra) = futures::join!(read_flow_names(&prefect, &flow_ids), async {
+    let (flows, extra) = futures::join!(async { flows?.covering(&prefect, &flow_ids).await }, async {
         if detail { Some(read_details(&prefect, &records).await) } else { None }
     });
     let flow_names = flows.map_err(text)?;
@@ -278,18 +276,6 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
         })
         .collect();
     Ok(Deployments { detail: Some(detail), count: deployments.len(), deployments, truncated })
-}
-
-async fn read_flow_names<F: Fetch>(
-    prefect: &PrefectClient<'_, F>,
-    flow_ids: &[&str],
-) -> Result<HashMap<String, String>, PrefectError> {
-    if flow_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let body = json!({"flows": {"id": {"any_": flow_ids}}, "limit": flow_ids.len(), "offset": 0});
-    let flows: Vec<FlowRecord> = prefect.post("flows/filter", &body).await?;
-    Ok(flows.into_iter().map(|f| (f.id, f.name)).collect())
 }
 
 /// What detail mode adds, keyed by deployment id and pool name.
@@ -649,7 +635,8 @@ mod tests {
         );
         assert_eq!(
             body_for(&fake, "/api/flows/filter"),
-            json!({"flows": {"id": {"any_": [FLOW]}}, "limit": 1, "offset": 0})
+            json!({"deployments": {"paused": {"eq_": false}}, "limit": 200, "offset": 0}),
+            "the flows of matching deployments, read alongside them"
         );
         assert_eq!(body_for(&fake, "/api/concurrency_limits/filter"), json!({"limit": 200, "offset": 0}));
     }
@@ -667,7 +654,7 @@ mod tests {
         assert_eq!(item["global_concurrency_limit"], json!(null));
         assert_eq!(item["concurrency_options"], json!(null));
         assert_eq!(item["tag_concurrency_limits"], json!([]));
-        assert_eq!(ctx.upstream_requests(), 2, "no flows request without flow ids");
+        assert_eq!(ctx.upstream_requests(), 3, "the flows read in the first round; no lookup by id after it");
     }
 
     #[test]

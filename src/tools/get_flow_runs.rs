@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
+use super::flow_names::FlowNames;
 use super::paging::Listing;
 use super::runs::{RunState, duration};
 use super::{Envelope, ToolContext, filter, format, respond, unique};
@@ -147,12 +148,6 @@ struct FlowRunRecord {
     infrastructure_pid: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct FlowRecord {
-    id: String,
-    name: String,
-}
-
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }
@@ -171,8 +166,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
     let filter = filter::checked(params.filter, &filter::FLOW_RUN_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
-    let (runs, truncated): (Vec<FlowRunRecord>, bool) =
-        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
+    // The runs, and alongside them the flows having a matching run (for the flow names).
+    let (page, flows) = futures::join!(
+        LISTING.first_page::<FlowRunRecord, _>(&prefect, filter.clone(), params.limit.get() as usize),
+        FlowNames::of_matching(&prefect, "flow_runs", filter.as_ref()),
+    );
+    let (runs, truncated) = page.map_err(|e| e.to_string())?;
 
     // Names and summaries of what the runs refer to, one request per kind, concurrently.
     let flow_ids = unique(runs.iter().filter_map(|r| r.flow_id.as_deref()));
@@ -185,12 +184,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         (Vec::new(), Vec::new())
     };
     let (flows, deployments, pools) = futures::try_join!(
-        lookup::<FlowRecord, _>(&prefect, "flows", "id", &flow_ids),
+        async { flows?.covering(&prefect, &flow_ids).await },
         lookup::<DeploymentInfo, _>(&prefect, "deployments", "id", &deployment_ids),
         lookup::<WorkPoolInfo, _>(&prefect, "work_pools", "name", &pool_names),
     )
     .map_err(|e| e.to_string())?;
-    let flow_names: HashMap<String, String> = flows.into_iter().map(|f| (f.id, f.name)).collect();
+    let flow_names = flows;
     let deployments: HashMap<String, DeploymentInfo> = deployments.into_iter().map(|d| (d.id.clone(), d)).collect();
     let pools: HashMap<String, WorkPoolInfo> = pools.into_iter().map(|p| (p.name.clone(), p)).collect();
 
@@ -308,7 +307,11 @@ mod tests {
             fake.body(0),
             json!({"flow_runs": {"state": {"type": {"any_": ["FAILED"]}}}, "sort": "START_TIME_DESC", "limit": 2, "offset": 0})
         );
-        assert_eq!(fake.body(1), json!({"flows": {"id": {"any_": [FLOW]}}, "limit": 1, "offset": 0}));
+        assert_eq!(
+            fake.body(1),
+            json!({"flow_runs": {"state": {"type": {"any_": ["FAILED"]}}}, "limit": 200, "offset": 0}),
+            "the flows having a matching run, read alongside the runs"
+        );
         assert_eq!(ctx.upstream_requests(), 2);
     }
 
@@ -342,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    fn ad_hoc_detail_and_empty_results_skip_lookups() {
+    fn ad_hoc_detail_and_empty_results_need_no_lookups_after_the_first_round() {
         let fake = upstream(json!([run(RUN_B, None, None)]));
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         super::super::testing::run(&ctx, "get_flow_runs", json!({"filter": {"id": {"any_": [RUN_B]}}}));
@@ -353,7 +356,7 @@ mod tests {
         let result = super::super::testing::run(&ctx, "get_flow_runs", json!({"filter": {"id": {"any_": [RUN_A]}}}));
         assert_eq!(structured(&result)["detail"], json!(true));
         assert_eq!(structured(&result)["count"], json!(0));
-        assert_eq!(ctx.upstream_requests(), 1);
+        assert_eq!(ctx.upstream_requests(), 2);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod args;
 pub mod budget;
 pub mod diagnosis;
 pub mod filter;
+pub mod flow_names;
 pub mod format;
 pub mod limits;
 pub mod paging;
