@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -74,11 +75,13 @@ QUIET = "warn"
 
 
 class Worker:
-    """The built Worker (build/) served by `wrangler dev` on a loopback port. Its console
-    output (one JSON line per request) and wrangler's own go to `log_path`."""
+    """The built Worker (build/) on a loopback port, served by `wrangler dev` (what tests and
+    scripts/dev.sh use) or, with runtime="miniflare", by workerd without wrangler's dev proxy
+    (what benchmarks use). Its console output (one JSON line per request) and the runner's
+    own go to `log_path`."""
 
     def __init__(self, name: str, variables: dict[str, str], extra_config: str | None = None,
-                 log_level: str = "info"):
+                 log_level: str = "info", runtime: str = "wrangler"):
         if not (ROOT / "build" / "index.js").exists():
             raise RuntimeError("build/index.js is missing: run scripts/build.sh first")
         LOGS.mkdir(parents=True, exist_ok=True)
@@ -86,14 +89,31 @@ class Worker:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.log_path = LOGS / f"worker-{name}.log"
-        config = local_config(name, extra_config) if extra_config else ROOT / "wrangler.local.toml"
+        if runtime == "miniflare":
+            command = self._miniflare_command(variables, extra_config)
+        else:
+            command = self._wrangler_command(variables, extra_config, log_level)
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, cwd=ROOT, env=quiet_node_env(), stdout=self._log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def _wrangler_command(self, variables: dict[str, str], extra_config: str | None, log_level: str) -> list[str]:
+        config = local_config(self.name, extra_config) if extra_config else ROOT / "wrangler.local.toml"
         command = [str(WRANGLER), "dev", "--config", str(config), "--ip", "127.0.0.1",
                    "--port", str(self.port), "--inspector-port", str(free_port()), "--log-level", log_level]
         for key, value in variables.items():
             command += ["--var", f"{key}:{value}"]
-        self._log = open(self.log_path, "w")
-        self.process = subprocess.Popen(command, cwd=ROOT, env=quiet_node_env(), stdout=self._log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return command
+
+    def _miniflare_command(self, variables: dict[str, str], extra_config: str | None) -> list[str]:
+        """workerd through Miniflare's API (tests/integration/miniflare.mjs): the vars of
+        wrangler.local.toml overridden by `variables`, no bindings beyond vars."""
+        if extra_config:
+            raise ValueError("extra wrangler config needs runtime='wrangler'")
+        config = tomllib.loads((ROOT / "wrangler.local.toml").read_text())
+        bindings = {**config.get("vars", {}), **variables}
+        return [str(NODE22), str(ROOT / "tests" / "integration" / "miniflare.mjs"), str(self.port),
+                config["compatibility_date"], json.dumps(bindings)]
 
     def wait_ready(self, headers: dict[str, str] | None = None) -> "Worker":
         """Waits for a ping to succeed; `headers` (e.g. an access token) go with the ping."""

@@ -1,0 +1,27 @@
+// Serves the built Worker (build/) in workerd through Miniflare's API, without wrangler dev.
+// wrangler dev puts a proxy Worker in front of the user Worker and routes its outbound
+// fetches through Node, which costs milliseconds per request and per subrequest locally and
+// exists nowhere in a deployment; benchmarks use this runner to measure the Worker itself.
+//
+//   node miniflare.mjs <port> <compatibility date> <bindings as a JSON object of strings>
+import { Miniflare } from "miniflare";
+import { fileURLToPath } from "node:url";
+
+const [port, compatibilityDate, bindings] = process.argv.slice(2);
+const build = fileURLToPath(new URL("../../build/", import.meta.url));
+const miniflare = new Miniflare({
+  modulesRoot: build,
+  modules: [
+    { type: "ESModule", path: `${build}index.js` },
+    { type: "CompiledWasm", path: `${build}index_bg.wasm` },
+  ],
+  compatibilityDate,
+  bindings: JSON.parse(bindings),
+  host: "127.0.0.1",
+  port: Number(port),
+});
+await miniflare.ready;
+console.error(`serving build/ on http://127.0.0.1:${port}`);
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.on(signal, () => miniflare.dispose().finally(() => process.exit(0)));
+}
