@@ -1,11 +1,12 @@
 """Benchmark (not a test): wasm size and per-request latency of the Worker in workerd.
 
 Prints the wasm artifact size (raw and gzip), then for each case the median and p90
-latency over N requests and the Prefect subrequests each request made. Uses the local
-demo setup: a real Prefect server (started and seeded here unless --prefect-url is given)
-and the built Worker under wrangler dev.
+latency over N requests (after a few untimed ones) and the Prefect subrequests each request
+made. Uses the local demo setup: a real Prefect server (started and seeded here unless
+--prefect-url is given) and the built Worker in workerd, served through Miniflare (or behind
+wrangler dev with --runtime wrangler).
 
-    .venv/bin/python scripts/bench.py [--requests 50] [--prefect-url URL]
+    .venv/bin/python scripts/bench.py [--requests 50] [--warmup 5] [--prefect-url URL] [--runtime miniflare]
 """
 
 from __future__ import annotations
@@ -69,16 +70,16 @@ def wasm_size() -> None:
     print(f"wasm: {len(wasm):,} bytes raw, {len(gzip.compress(wasm, 9)):,} bytes gzip")
 
 
-def measure(url: str, body: dict, count: int) -> tuple[list[float], int]:
+def measure(url: str, body: dict, count: int, warmup: int) -> tuple[list[float], int]:
     timings, subrequests = [], 0
-    for i in range(count + 1):
+    for i in range(warmup + count):
         started = time.perf_counter()
         status, headers, reply = post_json(url, {"jsonrpc": "2.0", "id": i, **body})
         elapsed = (time.perf_counter() - started) * 1000
         if status != 200 or "error" in reply or reply.get("result", {}).get("isError"):
             raise SystemExit(f"request failed: {status} {json.dumps(reply)[:300]}")
         subrequests = int({k.lower(): v for k, v in headers.items()}.get("x-upstream-requests", 0))
-        if i:  # the first request warms the isolate
+        if i >= warmup:  # V8 optimises the wasm as it runs
             timings.append(elapsed)
     return timings, subrequests
 
@@ -86,16 +87,19 @@ def measure(url: str, body: dict, count: int) -> tuple[list[float], int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Worker latency benchmark")
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5, help="untimed requests per case first")
     parser.add_argument("--prefect-url", help="use this Prefect API instead of starting one")
+    parser.add_argument("--runtime", choices=("miniflare", "wrangler"), default="miniflare",
+                        help="workerd through Miniflare (default) or behind wrangler dev's proxy")
     args = parser.parse_args()
 
     wasm_size()
     with seeded_server(ROOT / ".work", "prefect-bench-", args.prefect_url) as (url, _):
-        worker = Worker("bench", {"PREFECT_API_URL": url}, log_level=QUIET).wait_ready()
+        worker = Worker("bench", {"PREFECT_API_URL": url}, log_level=QUIET, runtime=args.runtime).wait_ready()
         try:
             print(f"{'case':<26} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12}")
             for name, body in cases(worker.url):
-                timings, subrequests = measure(worker.url, body, args.requests)
+                timings, subrequests = measure(worker.url, body, args.requests, args.warmup)
                 p90 = statistics.quantiles(timings, n=10)[-1]
                 print(f"{name:<26} {statistics.median(timings):>10.2f} {p90:>8.2f} {subrequests:>12}")
         finally:
