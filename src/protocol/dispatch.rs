@@ -264,6 +264,20 @@ fn parse_params<T: serde::de::DeserializeOwned>(params: Option<&Value>) -> Resul
 /// Handshake-era peers get results without the 2026-07-28 fields; 2026-07-28 peers get
 /// `resultType`, cache hints and the server's identity in `_meta` on every result.
 fn shape_for_era(mut result: ServerResult, era: &Era) -> Value {
+    // A tool's structured content is already a JSON value, often tens of kilobytes: it is set
+    // aside and moved back rather than copied into a new tree with the rest of the result.
+    let structured = match &mut result {
+        ServerResult::CallToolResult(call) => call.structured_content.take(),
+        _ => None,
+    };
+    let mut value = shape_rest_for_era(result, era);
+    if let (Some(structured), Some(object)) = (structured, value.as_object_mut()) {
+        object.insert("structuredContent".into(), structured);
+    }
+    value
+}
+
+fn shape_rest_for_era(mut result: ServerResult, era: &Era) -> Value {
     match era {
         Era::Legacy(_) => {
             result.strip_result_type_for_legacy_peer();

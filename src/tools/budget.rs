@@ -8,18 +8,26 @@ pub const MAX_RESULT_BYTES: usize = 60_000;
 /// Room for the note added when a list is cut.
 const NOTE_ROOM: usize = 400;
 
-/// Cuts the largest top-level list of an oversized result (keeping at least one item) and
-/// says so: `count` follows the kept items, `truncated` is set, and `note` names what was
-/// left out and how to see it.
-pub fn fit(result: &mut Value) {
-    let size = json_len(result);
-    let Some(object) = result.as_object_mut().filter(|_| size > MAX_RESULT_BYTES) else {
-        return;
+/// The result as JSON text, within budget: an oversized result first loses the tail of its
+/// largest top-level list (keeping at least one item) and says so: `count` follows the kept
+/// items, `truncated` is set, and `note` names what was left out and how to see it.
+pub fn fit(result: &mut Value) -> String {
+    let text = result.to_string();
+    if text.len() <= MAX_RESULT_BYTES || !cut(result, text.len()) {
+        return text;
+    }
+    result.to_string()
+}
+
+/// Shortens the largest list of a result of `size` bytes; false when there is nothing to cut.
+fn cut(result: &mut Value, size: usize) -> bool {
+    let Some(object) = result.as_object_mut() else {
+        return false;
     };
     let Some(key) =
         object.iter().filter(|(_, v)| v.is_array()).max_by_key(|(_, v)| json_len(v)).map(|(k, _)| k.clone())
     else {
-        return;
+        return false;
     };
     let items = object[&key].as_array().expect("chosen for being an array");
     let mut room = MAX_RESULT_BYTES.saturating_sub(size - json_len(&object[&key]) + NOTE_ROOM);
@@ -35,7 +43,7 @@ pub fn fit(result: &mut Value) {
         .max(1);
     let total = items.len();
     if keep >= total {
-        return;
+        return false;
     }
     object.get_mut(&key).and_then(Value::as_array_mut).expect("still an array").truncate(keep);
     if object.contains_key("count") {
@@ -49,6 +57,7 @@ pub fn fit(result: &mut Value) {
              Narrow the filter or lower `limit` to see the rest."
         )),
     );
+    true
 }
 
 fn json_len(value: &Value) -> usize {
@@ -63,7 +72,7 @@ mod tests {
     fn small_results_are_untouched() {
         let mut value = json!({"success": true, "count": 2, "items": [1, 2], "truncated": false});
         let before = value.clone();
-        fit(&mut value);
+        assert_eq!(fit(&mut value), before.to_string());
         assert_eq!(value, before);
     }
 
@@ -71,8 +80,9 @@ mod tests {
     fn oversized_results_lose_their_tail_with_a_note() {
         let row = "x".repeat(1000);
         let mut value = json!({"success": true, "count": 200, "logs": vec![row; 200], "truncated": false});
-        fit(&mut value);
-        assert!(json_len(&value) <= MAX_RESULT_BYTES);
+        let text = fit(&mut value);
+        assert_eq!(text, value.to_string(), "the text is the shortened result");
+        assert!(text.len() <= MAX_RESULT_BYTES);
         let kept = value["logs"].as_array().unwrap().len();
         assert!(kept > 50 && kept < 60, "{kept}");
         assert_eq!(value["count"], json!(kept));

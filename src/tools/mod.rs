@@ -41,7 +41,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -315,8 +315,12 @@ fn respond_or<T: Serialize>(
         }
     };
     let mut value = serde_json::to_value(&envelope).expect("tool results serialise to JSON");
-    budget::fit(&mut value);
-    if failed { CallToolResult::structured_error(value) } else { CallToolResult::structured(value) }
+    // The text twin of the structured content, serialised once (rmcp's `structured` would
+    // serialise it again).
+    let content = vec![ContentBlock::text(budget::fit(&mut value))];
+    let mut result = if failed { CallToolResult::error(content) } else { CallToolResult::success(content) };
+    result.structured_content = Some(value);
+    result
 }
 
 #[cfg(test)]
