@@ -1,7 +1,7 @@
 // Serves the built Worker (build/) in workerd through Miniflare's API, without wrangler dev.
-// wrangler dev puts a proxy Worker in front of the user Worker and routes its outbound
-// fetches through Node, which costs milliseconds per request and per subrequest locally and
-// exists nowhere in a deployment; benchmarks use this runner to measure the Worker itself.
+// wrangler dev's development layers cost milliseconds per request and per subrequest here
+// (measured in BENCHMARKS.md) and exist nowhere in a deployment; benchmarks use this runner
+// to measure the Worker itself.
 //
 //   node miniflare.mjs <port> <compatibility date> <bindings as a JSON object of strings>
 import { Miniflare } from "miniflare";
