@@ -183,13 +183,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
     } else {
         (Vec::new(), Vec::new())
     };
-    let (flows, deployments, pools) = futures::try_join!(
+    let (flow_names, deployments, pools) = futures::try_join!(
         async { flows?.covering(&prefect, &flow_ids).await },
         lookup::<DeploymentInfo, _>(&prefect, "deployments", "id", &deployment_ids),
         lookup::<WorkPoolInfo, _>(&prefect, "work_pools", "name", &pool_names),
     )
     .map_err(|e| e.to_string())?;
-    let flow_names = flows;
     let deployments: HashMap<String, DeploymentInfo> = deployments.into_iter().map(|d| (d.id.clone(), d)).collect();
     let pools: HashMap<String, WorkPoolInfo> = pools.into_iter().map(|p| (p.name.clone(), p)).collect();
 
