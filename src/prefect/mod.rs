@@ -2,6 +2,7 @@
 
 mod allowlist;
 mod cloud;
+mod csrf;
 mod error;
 mod fetch;
 
@@ -16,6 +17,7 @@ pub use error::PrefectError;
 pub use fetch::{Counted, Fetch, FetchError, MAX_RESPONSE_BYTES, UpstreamRequest, UpstreamResponse};
 
 use crate::credentials::{Authorization, Credentials};
+use csrf::{CsrfToken, Holder};
 
 /// The REST API version this server speaks, sent like the Prefect client does.
 pub const API_VERSION: &str = "0.8.4";
@@ -27,26 +29,24 @@ pub struct PrefectClient<'f, F: Fetch> {
     api_url: Url,
     authorization: Authorization,
     timeout_ms: u32,
-    /// Learnt on the first POST a CSRF-protected server refuses; `None` on servers without
-    /// CSRF protection (the default), which then cost no extra request.
+    /// Learnt on the first POST a CSRF-protected server refuses, or kept from an earlier call
+    /// with the same URL and credentials; `None` on servers without CSRF protection (the
+    /// default), which then cost no extra request.
     csrf: Mutex<Option<CsrfToken>>,
-}
-
-/// A token from `GET /csrf-token?client=…`, valid for POSTs that name the same client.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-struct CsrfToken {
-    client: String,
-    token: String,
+    csrf_holder: Holder,
 }
 
 impl<'f, F: Fetch> PrefectClient<'f, F> {
     pub fn new(fetch: &'f F, credentials: Credentials, timeout_ms: u32) -> Self {
+        let csrf_holder =
+            Holder::new(credentials.api_url.as_str(), credentials.authorization.header_value().as_deref());
         PrefectClient {
             fetch,
             api_url: credentials.api_url,
             authorization: credentials.authorization,
             timeout_ms,
-            csrf: Mutex::new(None),
+            csrf: Mutex::new(csrf_holder.kept()),
+            csrf_holder,
         }
     }
 
@@ -131,6 +131,7 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         let client = uuid::Uuid::new_v4();
         // Boxed: `get` leads back to `send`, which called this.
         let token: CsrfToken = Box::pin(self.get(&format!("csrf-token?client={client}"))).await?;
+        self.csrf_holder.keep(&token);
         *current = Some(token.clone());
         Ok(token)
     }
@@ -339,6 +340,37 @@ mod tests {
         // Once learnt, the token goes with every POST.
         let _: Value = futures::executor::block_on(post("flows/filter")).unwrap();
         assert_eq!(server.sent.borrow().last().unwrap(), &("/api/flows/filter".to_owned(), Some("token-0".to_owned())));
+    }
+
+    #[test]
+    fn later_calls_with_the_same_credentials_start_with_the_kept_token() {
+        let server = CsrfServer::default();
+        let with = |auth_string: &str| {
+            let credentials = Credentials {
+                api_url: Url::parse("http://127.0.0.1:4200/api").unwrap(),
+                authorization: Authorization::basic(auth_string),
+                source: Source::Secrets,
+            };
+            PrefectClient::new(&server, credentials, 1000)
+        };
+        let read = |prefect: PrefectClient<'_, CsrfServer>| {
+            futures::executor::block_on(prefect.post::<Value, _>("flows/filter", &json!({}))).unwrap();
+        };
+        read(with("a:b"));
+        assert_eq!(server.sent.borrow().len(), 3, "refused, token, accepted");
+
+        read(with("a:b"));
+        assert_eq!(server.sent.borrow().len(), 4, "a later call sends the kept token at once");
+        assert_eq!(server.sent.borrow()[3], ("/api/flows/filter".to_owned(), Some("token-0".to_owned())));
+
+        read(with("a:c"));
+        assert_eq!(server.issued.borrow().len(), 2, "other credentials learn their own token");
+
+        // This server honours only its newest token: the kept one is refused and replaced.
+        read(with("a:b"));
+        assert_eq!(server.issued.borrow().len(), 3);
+        read(with("a:b"));
+        assert_eq!(server.sent.borrow().last().unwrap(), &("/api/flows/filter".to_owned(), Some("token-2".to_owned())));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 """A Prefect server with CSRF protection on: the tools learn the token on the first refused
-POST and carry it from then on; servers without it (every other test) pay nothing."""
+POST and carry it from then on, in later calls with the same credentials too; servers without
+it (every other test) pay nothing."""
 
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ def flow_name(csrf_prefect) -> str:
     return name
 
 
+def credentials(api_url: str) -> dict[str, str]:
+    """Header credentials no earlier call used, so no token is kept for them yet. (The server
+    has no auth configured and ignores the Basic auth they add.)"""
+    return {"X-Prefect-Api-Url": api_url, "X-Prefect-Api-Auth-String": f"csrf-test:{uuid.uuid4()}"}
+
+
 def test_the_server_refuses_posts_without_a_token(csrf_prefect):
     with pytest.raises(urllib.error.HTTPError) as refused:
         post(csrf_prefect, "flows/filter", {})
@@ -57,16 +64,21 @@ def test_the_server_refuses_posts_without_a_token(csrf_prefect):
 
 
 def test_a_list_tool_fetches_a_token_and_retries_once(worker_without_secrets, csrf_prefect, flow_name):
-    headers = {"X-Prefect-Api-Url": csrf_prefect}
+    headers = credentials(csrf_prefect)
     upstream, result = call_counting_upstream(worker_without_secrets, "get_flows", {}, headers)
     assert result["success"] is True, result
     assert [f["name"] for f in result["flows"]] == [flow_name]
     # The refused POST, the token, the same POST with the token.
     assert upstream == 3
 
+    # The next call with the same credentials sends the kept token at once.
+    upstream, result = call_counting_upstream(worker_without_secrets, "get_flows", {}, headers)
+    assert result["success"] is True, result
+    assert upstream == 1
+
 
 def test_concurrent_posts_share_one_token(worker_without_secrets, csrf_prefect, flow_name):
-    headers = {"X-Prefect-Api-Url": csrf_prefect}
+    headers = credentials(csrf_prefect)
     upstream, result = call_counting_upstream(worker_without_secrets, "get_dashboard", {}, headers)
     assert result["success"] is True, result
     # Eight concurrent POSTs: each refused at most once, one token request, eight accepted.
@@ -80,7 +92,7 @@ def test_concurrent_posts_share_one_token(worker_without_secrets, csrf_prefect, 
 @pytest.mark.parametrize("tool", ["get_deployments", "get_flow_runs", "get_task_runs", "get_work_pools",
                                   "read_events", "get_automations"])
 def test_every_post_based_tool_succeeds(worker_without_secrets, csrf_prefect, tool):
-    upstream, result = call_counting_upstream(worker_without_secrets, tool, {}, {"X-Prefect-Api-Url": csrf_prefect})
+    upstream, result = call_counting_upstream(worker_without_secrets, tool, {}, credentials(csrf_prefect))
     assert result["success"] is True, result
     # At least: its first POST refused, the token, that POST again with the token.
     assert upstream >= 3
