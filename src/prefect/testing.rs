@@ -64,6 +64,12 @@ impl FakeUpstream {
         let sent = self.sent.borrow();
         serde_json::from_slice(sent[index].body().as_deref().expect("request has a body")).unwrap()
     }
+
+    /// The JSON body of the first request to `path`.
+    pub fn body_to(&self, path: &str) -> Value {
+        let index = self.sent.borrow().iter().position(|r| r.uri().path() == path);
+        self.body(index.unwrap_or_else(|| panic!("no request to {path}")))
+    }
 }
 
 impl Fetch for FakeUpstream {

@@ -3,7 +3,8 @@
 //! The deployment is read first (by id, or by `<flow>/<deployment>` name); then, concurrently:
 //! its flow's name, recent runs, Late backlog (exact count and oldest), next scheduled run,
 //! active runs (the holders of its concurrency slots), its work pool with queue and workers,
-//! and the tag limits. At most 11 Prefect requests.
+//! and the tag limits; then, if one of those is full, the task runs holding its slots. At most 12
+//! Prefect requests.
 
 use std::collections::BTreeMap;
 
@@ -14,13 +15,13 @@ use serde_json::{Value, json};
 
 use super::args::WorkspaceId;
 use super::diagnosis::{
-    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, active_runs, clip,
-    collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by, minutes_since, parse_id,
-    read_readiness, slug,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, active_runs, clip,
+    collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels,
+    minutes_since, parse_id, read_readiness, slot_holders, slug,
 };
 use super::get_deployments::describe_schedule;
 use super::limits::{TagLimitRecord, tag_limits};
-use super::{Envelope, ToolContext, format, respond};
+use super::{Envelope, ToolContext, format, respond, unique};
 use crate::prefect::{Fetch, PrefectClient, PrefectError};
 
 pub const NAME: &str = "diagnose_deployment";
@@ -37,7 +38,7 @@ tag_concurrency_saturated), the `object` ({type, id, name}), `evidence` with the
 `schedules` (active count, paused flag, next scheduled run), `recent_runs` (state counts over the last \
 20 runs due by now, last failure and last completion), `late_runs` (exact count and the oldest), \
 `concurrency` (the deployment limit, slots in use and the runs holding them) and `work_pool` readiness \
-(paused, workers online and last heartbeat, the deployment's queue). Makes at most 11 Prefect requests.";
+(paused, workers online and last heartbeat, the deployment's queue). Makes at most 12 Prefect requests.";
 
 /// Runs due by now that the outcome counts cover.
 const RECENT: usize = 20;
@@ -230,8 +231,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
         Wanted::Id(_) => None,
     };
     let reads = read_context(&prefect, ctx.now, &deployment, known_flow).await.map_err(text)?;
+    // Last round, only when one of the deployment's tag limits is full: who holds its slots.
+    let slots: Vec<&str> =
+        unique(saturated_tags(&reads.tag_limits).flat_map(|l| l.active_slots.iter().map(String::as_str)));
+    let holders = slot_holders(&prefect, &slots).await.map_err(text)?;
     let slug = slug(reads.flow_name.as_deref(), &deployment.name);
-    let mut findings = findings(ctx.now, &deployment, &slug, &reads);
+    let mut findings = findings(ctx.now, &deployment, &slug, &reads, &holders);
     let healthy = healthy_verdict(&reads);
     let verdict = conclude(&mut findings, healthy);
     Ok(shape(ctx.now, deployment, slug, reads, findings, verdict))
@@ -306,7 +311,18 @@ fn is_failure(run: &RunRecord) -> bool {
     matches!(run.state_type.as_deref(), Some("FAILED" | "CRASHED"))
 }
 
-fn findings(now: time::OffsetDateTime, deployment: &DeploymentRecord, slug: &str, reads: &Reads) -> Vec<Finding> {
+/// The deployment's tag limits whose slots are all taken.
+fn saturated_tags(limits: &[TagLimitRecord]) -> impl Iterator<Item = &TagLimitRecord> {
+    limits.iter().filter(|l| l.active_slots.len() as i64 >= l.concurrency_limit)
+}
+
+fn findings(
+    now: time::OffsetDateTime,
+    deployment: &DeploymentRecord,
+    slug: &str,
+    reads: &Reads,
+    holders: &[SlotHolder],
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     let object = || ObjectRef::new("deployment", Some(&deployment.id), Some(slug));
     findings.extend(deployment_paused(deployment, slug, Severity::Cause));
@@ -390,12 +406,9 @@ fn findings(now: time::OffsetDateTime, deployment: &DeploymentRecord, slug: &str
             "the server's scheduler service creates scheduled runs: check that it is enabled and running".to_owned(),
         ));
     }
-    let mut saturated: Vec<Finding> = reads
-        .tag_limits
-        .iter()
-        .filter(|l| l.active_slots.len() as i64 >= l.concurrency_limit)
+    let mut saturated: Vec<Finding> = saturated_tags(&reads.tag_limits)
         .map(|l| {
-            let holders: Vec<String> = l.active_slots.iter().map(|id| format!("({id})")).collect();
+            let holders = holder_labels(&l.active_slots, holders);
             Finding::new(
                 Severity::Warning,
                 "tag_concurrency_saturated",
@@ -630,9 +643,8 @@ mod tests {
         assert_eq!(result["late_runs"]["count"], 3);
         // Worst case: deployment, flow, five run reads, pool, queue, workers, tag limits.
         assert_eq!(requests, 11);
-        let count = fake.requests().iter().position(|r| r.uri().path() == "/api/flow_runs/count").unwrap();
         assert_eq!(
-            fake.body(count),
+            fake.body_to("/api/flow_runs/count"),
             json!({"flow_runs": {"deployment_id": {"any_": [DEP]}, "state": {"name": {"any_": ["Late"]}}}})
         );
     }
@@ -674,18 +686,27 @@ mod tests {
     fn schedules_pools_and_tag_limits() {
         let inactive = deployment(json!({"schedules": [{"active": false, "schedule": {"interval": 60.0}}],
                                          "work_pool_name": null, "tags": ["serial"]}));
-        let fake = server(inactive).on(
-            "POST",
-            "/api/concurrency_limits/filter",
-            200,
-            json!([
-            {"id": "tl", "tag": "serial", "concurrency_limit": 1, "active_slots": ["t1"]},
-            {"id": "other", "tag": "other", "concurrency_limit": 1, "active_slots": ["t2"]}]),
-        );
+        let fake = server(inactive)
+            .on(
+                "POST",
+                "/api/concurrency_limits/filter",
+                200,
+                json!([
+                {"id": "tl", "tag": "serial", "concurrency_limit": 1, "active_slots": ["t1"]},
+                {"id": "other", "tag": "other", "concurrency_limit": 1, "active_slots": ["t2"]}]),
+            )
+            .on("POST", "/api/task_runs/filter", 200, json!([{"id": "t1", "name": "load-1", "flow_run_id": "r9"}]));
         let (result, requests) = diagnose(&fake, json!({"deployment_id": DEP}));
         assert_eq!(kinds(&result), ["schedule_inactive", "tag_concurrency_saturated", "no_work_pool"]);
+        let evidence = result["findings"][1]["evidence"].as_str().unwrap();
+        assert!(evidence.contains("held by task run load-1 (t1) of flow run r9"), "{evidence}");
+        assert_eq!(
+            fake.body_to("/api/task_runs/filter"),
+            json!({"task_runs": {"id": {"any_": ["t1"]}}, "limit": 1, "offset": 0}),
+            "only the holders of the deployment's own full limit"
+        );
         assert_eq!(result["work_pool"], Value::Null);
-        assert_eq!(requests, 8);
+        assert_eq!(requests, 9);
         let unscheduled = server(deployment(json!({"schedules": []})));
         assert_eq!(kinds(&diagnose(&unscheduled, json!({"deployment_id": DEP})).0), ["no_schedule"]);
         let missing_pool = server(deployment(json!({})))

@@ -16,9 +16,9 @@ use time::format_description::well_known::Rfc3339;
 
 use super::args::WorkspaceId;
 use super::diagnosis::{
-    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, active_runs, clip, conclude,
-    deployment_paused, deployment_saturated, flow_name, held_by, minutes_since, parse_id, read_one, read_readiness,
-    saturated_globals, slug,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, active_runs, clip,
+    conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels, minutes_since, parse_id,
+    read_one, read_readiness, saturated_globals, slot_holders, slug,
 };
 use super::get_flow_run_logs::level_name;
 use super::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
@@ -175,7 +175,6 @@ struct StateRecord {
 struct TaskRecord {
     id: String,
     name: Option<String>,
-    flow_run_id: Option<String>,
     state_type: Option<String>,
     state_name: Option<String>,
     #[serde(default)]
@@ -268,21 +267,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
             .as_ref()
             .and_then(|d| d.global_concurrency_limit.as_ref())
             .is_some_and(|l| l.active && l.active_slots >= l.limit);
-    let (task_holders, run_holders) = futures::join!(
-        async {
-            if holder_ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            let body = json!({"task_runs": {"id": {"any_": holder_ids}}, "limit": holder_ids.len(), "offset": 0});
-            prefect.post::<Vec<TaskRecord>, _>("task_runs/filter", &body).await
-        },
-        async {
-            match (&reads.deployment, deployment_full) {
-                (Some(deployment), true) => active_runs(&prefect, &deployment.id, 5).await,
-                _ => Ok(Vec::new()),
-            }
-        },
-    );
+    let (task_holders, run_holders) = futures::join!(slot_holders(&prefect, &holder_ids), async {
+        match (&reads.deployment, deployment_full) {
+            (Some(deployment), true) => active_runs(&prefect, &deployment.id, 5).await,
+            _ => Ok(Vec::new()),
+        }
+    },);
     let (task_holders, run_holders) = (task_holders.map_err(text)?, run_holders.map_err(text)?);
 
     let mut findings = Vec::new();
@@ -550,7 +540,7 @@ fn active_findings(
     reads: &Reads,
     waiting: &[&TaskRecord],
     full_tags: &[&TagLimitRecord],
-    holders: &[TaskRecord],
+    holders: &[SlotHolder],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     if run.state_type.as_deref() == Some("PAUSED") {
@@ -573,17 +563,7 @@ fn active_findings(
             .filter(|t| t.tags.as_deref().unwrap_or_default().contains(&limit.tag))
             .map(|t| format!("{} is {}", task_label(t), t.state_name.as_deref().unwrap_or("waiting")))
             .collect();
-        let holder_labels: Vec<String> = limit
-            .active_slots
-            .iter()
-            .map(|id| match holders.iter().find(|h| &h.id == id) {
-                Some(h) => match &h.flow_run_id {
-                    Some(run) => format!("{} of flow run {run}", task_label(h)),
-                    None => task_label(h),
-                },
-                None => format!("({id})"),
-            })
-            .collect();
+        let holder_labels = holder_labels(&limit.active_slots, holders);
         findings.push(Finding::new(
             Severity::Cause,
             "tag_concurrency_saturated",

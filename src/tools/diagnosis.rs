@@ -523,6 +523,43 @@ pub fn collision_strategy(deployment: &DeploymentRecord) -> Option<&str> {
     deployment.concurrency_options.as_ref()?.get("collision_strategy")?.as_str()
 }
 
+/// A task run in a tag concurrency slot, as evidence names it.
+#[derive(Debug, Deserialize)]
+pub struct SlotHolder {
+    pub id: String,
+    pub name: Option<String>,
+    pub flow_run_id: Option<String>,
+}
+
+/// The task runs in `slots`, in one request (none for no slots).
+pub async fn slot_holders<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    slots: &[&str],
+) -> Result<Vec<SlotHolder>, PrefectError> {
+    if slots.is_empty() {
+        return Ok(Vec::new());
+    }
+    let body = json!({"task_runs": {"id": {"any_": slots}}, "limit": slots.len(), "offset": 0});
+    prefect.post("task_runs/filter", &body).await
+}
+
+/// Each slot as `<task> (<id>) of flow run <run>`, or `(<id>)` when its task run was not read.
+pub fn holder_labels(slots: &[String], holders: &[SlotHolder]) -> Vec<String> {
+    slots
+        .iter()
+        .map(|id| match holders.iter().find(|h| &h.id == id) {
+            Some(h) => {
+                let task = format!("{} ({})", h.name.as_deref().unwrap_or("unnamed"), h.id);
+                match &h.flow_run_id {
+                    Some(run) => format!("{task} of flow run {run}"),
+                    None => task,
+                }
+            }
+            None => format!("({id})"),
+        })
+        .collect()
+}
+
 /// `, held by <what> a, b` (first three, then a count).
 pub fn held_by(what: &str, labels: &[String]) -> String {
     match labels.len() {
