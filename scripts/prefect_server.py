@@ -242,26 +242,34 @@ def start_prefect_server(
 
 
 @contextlib.contextmanager
+def temporary_server(work: Path, prefix: str, **options):
+    """A fresh server (`start_prefect_server` options) in a temporary home under `work`,
+    stopped and removed afterwards; yields the server and its home."""
+    import shutil
+    import tempfile
+
+    work.mkdir(exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir=work))
+    server = start_prefect_server(home, **options)
+    try:
+        yield server, home
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def seeded_server(work: Path, prefix: str, api_url: str | None = None):
     """Yields (api URL, seed manifest): `api_url` as given (no manifest), else a fresh server in a
     temporary home under `work`, seeded by seed_prefect.py, stopped and removed afterwards."""
     if api_url:
         yield api_url, None
         return
-    import shutil
-    import tempfile
-
     from seed_prefect import seed
 
-    work.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix=prefix, dir=work))
     print("starting and seeding a Prefect server ...", file=sys.stderr)
-    server = start_prefect_server(home)
-    try:
+    with temporary_server(work, prefix) as (server, _):
         yield server.api_url, seed(server.api_url)
-    finally:
-        server.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

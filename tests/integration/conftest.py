@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +15,7 @@ from fake_upstream import FakeUpstream
 from harness import ROOT, WORK, Worker
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from prefect_server import start_prefect_server  # noqa: E402
+from prefect_server import temporary_server  # noqa: E402
 
 # A password with colons: the auth string splits at the first one only.
 AUTH_STRING = "mcp-user:pa:ss"
@@ -44,10 +41,7 @@ class Prefect:
 
 @pytest.fixture(scope="session")
 def prefect() -> Prefect:
-    WORK.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="prefect-test-", dir=WORK))
-    server = start_prefect_server(home, auth_string=AUTH_STRING, log_path=home / "server.log")
-    try:
+    with temporary_server(WORK, "prefect-test-", auth_string=AUTH_STRING) as (server, home):
         manifest_path = home / "manifest.json"
         subprocess.run(
             [sys.executable, str(ROOT / "scripts" / "seed_prefect.py"), "--api-url", server.api_url,
@@ -55,9 +49,6 @@ def prefect() -> Prefect:
             check=True, cwd=ROOT,
         )
         yield Prefect(server.api_url, AUTH_STRING, json.loads(manifest_path.read_text()))
-    finally:
-        server.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

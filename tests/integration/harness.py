@@ -107,7 +107,8 @@ class Worker:
 
     def _miniflare_command(self, variables: dict[str, str], extra_config: str | None) -> list[str]:
         """workerd through Miniflare's API (tests/integration/miniflare.mjs): the vars of
-        wrangler.local.toml overridden by `variables`, no bindings beyond vars."""
+        wrangler.local.toml overridden by `variables`, no bindings beyond vars. Every console
+        line reaches the log (`log_level` is wrangler's)."""
         if extra_config:
             raise ValueError("extra wrangler config needs runtime='wrangler'")
         config = tomllib.loads((ROOT / "wrangler.local.toml").read_text())

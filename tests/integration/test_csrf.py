@@ -5,18 +5,15 @@ it (every other test) pay nothing."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
 from harness import WORK, call_counting_upstream
 from mcp_client import call_tool, envelope
-from prefect_server import start_prefect_server
+from prefect_server import temporary_server
 
 
 def post(api_url: str, path: str, body: dict, csrf: dict[str, str] | None = None) -> dict:
@@ -30,14 +27,9 @@ def post(api_url: str, path: str, body: dict, csrf: dict[str, str] | None = None
 
 @pytest.fixture(scope="module")
 def csrf_prefect() -> str:
-    WORK.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="prefect-csrf-", dir=WORK))
-    server = start_prefect_server(home, settings={"PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true"})
-    try:
+    settings = {"PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true"}
+    with temporary_server(WORK, "prefect-csrf-", settings=settings) as (server, _):
         yield server.api_url
-    finally:
-        server.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
