@@ -529,6 +529,11 @@ DIAG_IDLE_POOL = "docker-pool"
 DIAG_READY_POOL = "process-pool"
 DIAG_PAUSED_QUEUE = "backlog"
 DIAG_WORKER = "worker-process-1"
+# The fifth pool: a limit of one slot, taken, and an ONLINE worker.
+DIAG_FULL_POOL = "diag-full-pool"
+DIAG_FULL_POOL_WORKER = "worker-full-1"
+# A queue of the ready pool with a limit of one slot, taken.
+DIAG_FULL_QUEUE = "diag-single"
 DIAG_LATE_MINUTES = (25, 15, 5)
 
 
@@ -578,6 +583,20 @@ def _seed_diagnosis(client: SyncPrefectClient) -> dict[str, Any]:
     client.create_flow_run_from_deployment(
         paused_queue, name="diag-late-paused-queue", state=Late(scheduled_time=now - timedelta(minutes=20))
     )
+    # Late because every slot of its pool, or of its queue, is taken by a Running run.
+    client.create_work_pool(WorkPoolCreate(name=DIAG_FULL_POOL, type="process", concurrency_limit=1))
+    client.send_worker_heartbeat(
+        DIAG_FULL_POOL, DIAG_FULL_POOL_WORKER, heartbeat_interval_seconds=WORKER_HEARTBEAT_SECONDS
+    )
+    client.create_work_queue(DIAG_FULL_QUEUE, work_pool_name=DIAG_READY_POOL, concurrency_limit=1)
+    full_pool = deployment("report-full-pool", work_pool_name=DIAG_FULL_POOL)
+    full_queue = deployment("report-full-queue", work_pool_name=DIAG_READY_POOL, work_queue_name=DIAG_FULL_QUEUE)
+    for full, label in ((full_pool, "pool"), (full_queue, "queue")):
+        holder_run = client.create_flow_run_from_deployment(full, name=f"diag-{label}-holder")
+        _force(client, holder_run.id, Pending(), Running())
+        client.create_flow_run_from_deployment(
+            full, name=f"diag-late-full-{label}", state=Late(scheduled_time=now - timedelta(minutes=10))
+        )
     # Healthy: three completed runs and the next one scheduled.
     for hours in (3, 2, 1):
         done = client.create_flow_run_from_deployment(healthy, name=f"diag-healthy-done-{hours}")
@@ -634,6 +653,19 @@ def _seed_diagnosis(client: SyncPrefectClient) -> dict[str, Any]:
             "worker": DIAG_WORKER,
             "deployment": f"{DIAG_FLOW}/report-paused-queue",
         },
+        "late_full_pool": {
+            "run": "diag-late-full-pool",
+            "holder_run": "diag-pool-holder",
+            "work_pool": DIAG_FULL_POOL,
+            "deployment": f"{DIAG_FLOW}/report-full-pool",
+        },
+        "late_full_queue": {
+            "run": "diag-late-full-queue",
+            "holder_run": "diag-queue-holder",
+            "work_pool": DIAG_READY_POOL,
+            "work_queue": DIAG_FULL_QUEUE,
+            "deployment": f"{DIAG_FLOW}/report-full-queue",
+        },
         "deployment_concurrency": {
             "run": "extract-hourly-late",
             "holder_run": "extract-hourly-running",
@@ -646,6 +678,7 @@ def _seed_diagnosis(client: SyncPrefectClient) -> dict[str, Any]:
             "paused_queue": f"{DIAG_FLOW}/report-paused-queue",
             "healthy": f"{DIAG_FLOW}/report-healthy",
             "paused": f"{DIAG_FLOW}/report-paused",
+            "full_queue": f"{DIAG_FLOW}/report-full-queue",
         },
     }
 
@@ -1031,9 +1064,13 @@ def _diagnosis_problems(m: dict[str, Any]) -> list[str]:
         problems.append(f"{tag['blocked_task_run']} is not AwaitingConcurrencySlot")
     if tasks[tag["holder_task_run"]]["state_type"] != "RUNNING":
         problems.append(f"{tag['holder_task_run']} is not RUNNING")
-    for scenario in ("late_no_workers", "late_paused_queue", "deployment_concurrency"):
+    for scenario in ("late_no_workers", "late_paused_queue", "late_full_pool", "late_full_queue",
+                     "deployment_concurrency"):
         if runs[d[scenario]["run"]]["state_name"] != "Late":
             problems.append(f"{d[scenario]['run']} is not Late")
+    for scenario in ("late_full_pool", "late_full_queue"):
+        if runs[d[scenario]["holder_run"]]["state_type"] != "RUNNING":
+            problems.append(f"{d[scenario]['holder_run']} is not RUNNING")
     if m["work_pools"][d["late_no_workers"]["work_pool"]]["status"] == "READY":
         problems.append(f"{d['late_no_workers']['work_pool']} has a worker")
     if m["workers"].get(d["late_paused_queue"]["worker"], {}).get("status") != "ONLINE":

@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 
 use super::args::WorkspaceId;
 use super::diagnosis::{
-    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, active_runs, clip,
-    collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels,
-    minutes_since, parse_id, read_readiness, slot_holders, slug,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, SlotScope,
+    active_runs, clip, collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by,
+    holder_labels, minutes_since, parse_id, read_readiness, slot_holders, slug,
 };
 use super::get_deployments::describe_schedule;
 use super::limits::{TagLimitRecord, tag_limits};
@@ -38,7 +38,7 @@ tag_concurrency_saturated), the `object` ({type, id, name}), `evidence` with the
 `schedules` (active count, paused flag, next scheduled run), `recent_runs` (state counts over the last \
 20 runs due by now, last failure and last completion), `late_runs` (exact count and the oldest), \
 `concurrency` (the deployment limit, slots in use and the runs holding them) and `work_pool` readiness \
-(paused, workers online and last heartbeat, the deployment's queue). Makes at most 12 Prefect requests.";
+(paused, workers online and last heartbeat, the deployment's queue). Makes at most 14 Prefect requests.";
 
 /// Runs due by now that the outcome counts cover.
 const RECENT: usize = 20;
@@ -230,11 +230,18 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
         Wanted::Name { flow, .. } => Some(flow.clone()),
         Wanted::Id(_) => None,
     };
-    let reads = read_context(&prefect, ctx.now, &deployment, known_flow).await.map_err(text)?;
-    // Last round, only when one of the deployment's tag limits is full: who holds its slots.
+    let mut reads = read_context(&prefect, ctx.now, &deployment, known_flow).await.map_err(text)?;
+    // Last round, only when a tag limit of the deployment or its pool's or queue's limit is
+    // full: who holds the slots.
     let slots: Vec<&str> =
         unique(saturated_tags(&reads.tag_limits).flat_map(|l| l.active_slots.iter().map(String::as_str)));
-    let holders = slot_holders(&prefect, &slots).await.map_err(text)?;
+    let (holders, pool_holders) = futures::join!(slot_holders(&prefect, &slots), async {
+        match reads.readiness.as_mut() {
+            Some(readiness) => readiness.read_holders(&prefect).await,
+            None => Ok(()),
+        }
+    });
+    let (holders, ()) = (holders.map_err(text)?, pool_holders.map_err(text)?);
     let slug = slug(reads.flow_name.as_deref(), &deployment.name);
     let mut findings = findings(ctx.now, &deployment, &slug, &reads, &holders);
     let healthy = healthy_verdict(&reads);
@@ -285,7 +292,7 @@ async fn read_context<F: Fetch>(
         prefect.post::<i64, _>("flow_runs/count", &count_body),
         prefect.post::<Vec<RunRef>, _>("flow_runs/filter", &oldest_body),
         prefect.post::<Vec<RunRef>, _>("flow_runs/filter", &next_body),
-        active_runs(prefect, &deployment.id, HOLDERS),
+        active_runs(prefect, SlotScope::Deployment(&deployment.id), HOLDERS),
         async {
             match &deployment.work_pool_name {
                 Some(pool) => read_readiness(prefect, pool, deployment.work_queue_name.as_deref()).await.map(Some),
@@ -418,7 +425,7 @@ fn findings(
                     l.tag,
                     l.concurrency_limit,
                     l.active_slots.len(),
-                    held_by("task run", &holders)
+                    held_by("task run", &holders, holders.len() as i64)
                 ),
                 format!("get_task_runs with filter {{\"id\": {{\"any_\": {}}}}}", json!(l.active_slots)),
             )
@@ -647,6 +654,61 @@ mod tests {
             fake.body_to("/api/flow_runs/count"),
             json!({"flow_runs": {"deployment_id": {"any_": [DEP]}, "state": {"name": {"any_": ["Late"]}}}})
         );
+    }
+
+    #[test]
+    fn worst_case_names_tag_pool_and_queue_holders_within_fourteen_requests() {
+        let late = json!([flow_run(1, "SCHEDULED", "Late", None)]);
+        let fake = server(deployment(json!({"tags": ["serial"]})))
+            .answering(
+                "POST",
+                "/api/flow_runs/filter",
+                runs(late.clone(), late, json!([]), json!([flow_run(2, "RUNNING", "Running", None)])),
+            )
+            .on("POST", "/api/flow_runs/count", 200, json!(1))
+            .on(
+                "POST",
+                "/api/concurrency_limits/filter",
+                200,
+                json!([{"id": "tl", "tag": "serial", "concurrency_limit": 1, "active_slots": ["t1"]}]),
+            )
+            .on("POST", "/api/task_runs/filter", 200, json!([{"id": "t1", "name": "load-1", "flow_run_id": "r9"}]))
+            .on(
+                "POST",
+                "/api/work_pools/filter",
+                200,
+                json!([{"id": "pool-id", "name": "pool-a", "type": "process", "status": "READY", "is_paused": false,
+                        "concurrency_limit": 1, "active_slots": 1}]),
+            )
+            .on(
+                "POST",
+                "/api/work_pools/pool-a/queues/filter",
+                200,
+                json!([{"id": "q-id", "name": "default", "concurrency_limit": 1, "active_slots": 1}]),
+            );
+        let (result, requests) = diagnose(&fake, json!({"deployment_id": DEP}));
+        assert_eq!(
+            kinds(&result),
+            [
+                "work_pool_concurrency_saturated",
+                "work_queue_concurrency_saturated",
+                "late_backlog",
+                "no_upcoming_runs",
+                "tag_concurrency_saturated"
+            ]
+        );
+        for finding in &result["findings"].as_array().unwrap()[..2] {
+            assert_eq!(finding["severity"], "cause");
+            let evidence = finding["evidence"].as_str().unwrap();
+            assert!(
+                evidence
+                    .ends_with("1 active slot(s) held by flow run nightly-2 (55555555-0000-4000-8000-000000000002)"),
+                "{evidence}"
+            );
+        }
+        // Deployment, flow, five run reads, pool, queue, workers, tag limits; then the tag,
+        // pool and queue holders.
+        assert_eq!(requests, 14);
     }
 
     #[test]

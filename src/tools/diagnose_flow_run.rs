@@ -16,9 +16,9 @@ use time::format_description::well_known::Rfc3339;
 
 use super::args::WorkspaceId;
 use super::diagnosis::{
-    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, active_runs, clip,
-    conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels, minutes_since, parse_id,
-    read_one, read_readiness, saturated_globals, slot_holders, slug,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, SlotScope, clip,
+    conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels, minutes_since, named_holders,
+    parse_id, read_one, read_readiness, saturated_globals, slot_holders, slug,
 };
 use super::get_flow_run_logs::level_name;
 use super::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
@@ -254,25 +254,28 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         .map_err(text)?
         .ok_or_else(|| format!("flow run {id} not found; get_flow_runs lists the existing runs"))?;
     let phase = run.phase();
-    let reads = read_context(&prefect, &run, phase).await.map_err(text)?;
+    let mut reads = read_context(&prefect, &run, phase).await.map_err(text)?;
     let slug = reads.deployment.as_ref().map(|d| slug(reads.flow_name.as_deref(), &d.name));
 
     // Round 3: who holds the full limits that matter here.
     let waiting = waiting_tasks(&reads.tasks);
     let full_tags = full_tag_limits(&reads.tag_limits, &waiting);
     let holder_ids: Vec<&str> = unique(full_tags.iter().flat_map(|l| l.active_slots.iter().map(String::as_str)));
-    let deployment_full = phase == Phase::NotStarted
-        && reads
-            .deployment
-            .as_ref()
-            .and_then(|d| d.global_concurrency_limit.as_ref())
-            .is_some_and(|l| l.active && l.active_slots >= l.limit);
-    let (task_holders, run_holders) = futures::join!(slot_holders(&prefect, &holder_ids), async {
-        match (&reads.deployment, deployment_full) {
-            (Some(deployment), true) => active_runs(&prefect, &deployment.id, 5).await,
-            _ => Ok(Vec::new()),
-        }
-    },);
+    let not_started = phase == Phase::NotStarted;
+    let full_deployment = reads.deployment.as_ref().filter(|d| {
+        not_started && d.global_concurrency_limit.as_ref().is_some_and(|l| l.active && l.active_slots >= l.limit)
+    });
+    let (task_holders, run_holders, pool_holders) = futures::join!(
+        slot_holders(&prefect, &holder_ids),
+        named_holders(&prefect, full_deployment.map(|d| SlotScope::Deployment(&d.id))),
+        async {
+            match reads.readiness.as_mut().filter(|_| not_started) {
+                Some(readiness) => readiness.read_holders(&prefect).await,
+                None => Ok(()),
+            }
+        },
+    );
+    pool_holders.map_err(text)?;
     let (task_holders, run_holders) = (task_holders.map_err(text)?, run_holders.map_err(text)?);
 
     let mut findings = Vec::new();
@@ -573,7 +576,7 @@ fn active_findings(
                 limit.tag,
                 limit.concurrency_limit,
                 limit.active_slots.len(),
-                held_by("task run", &holder_labels),
+                held_by("task run", &holder_labels, holder_labels.len() as i64),
                 blocked.join(", ")
             ),
             format!(
@@ -917,6 +920,63 @@ mod tests {
              (55555555-0000-4000-8000-000000000001) (collision strategy ENQUEUE)"
         );
         assert_eq!(requests, 8);
+    }
+
+    #[test]
+    fn late_run_behind_full_pool_and_queue_limits_names_their_holders() {
+        let holder = |n: u8| {
+            json!({"id": format!("66666666-0000-4000-8000-00000000000{n}"), "name": format!("busy-{n}"),
+                                    "state_name": "Running"})
+        };
+        let fake = server(late(json!({})))
+            .on(
+                "POST",
+                "/api/work_pools/filter",
+                200,
+                json!([{"id": "pool-id", "name": "pool-a", "type": "process", "status": "READY", "is_paused": false,
+                        "concurrency_limit": 4, "active_slots": 4}]),
+            )
+            .on(
+                "POST",
+                "/api/work_pools/pool-a/queues/filter",
+                200,
+                json!([{"id": "q-id", "name": "default", "concurrency_limit": 1, "active_slots": 1}]),
+            )
+            .answering("POST", "/api/flow_runs/filter", move |body| {
+                if body["flow_runs"]["id"]["any_"][0] == json!(RUN) {
+                    return (200, json!([late(json!({}))]));
+                }
+                assert_eq!(body["flow_runs"]["state"]["type"]["any_"], json!(["PENDING", "RUNNING", "CANCELLING"]));
+                assert_eq!(body["limit"], 3);
+                match (&body["work_pools"], &body["work_pool_queues"]) {
+                    (pool, Value::Null) if *pool == json!({"name": {"any_": ["pool-a"]}}) => {
+                        (200, json!([holder(1), holder(2), holder(3)]))
+                    }
+                    (Value::Null, queue) if *queue == json!({"id": {"any_": ["q-id"]}}) => (200, json!([holder(1)])),
+                    other => panic!("unexpected holder filter {other:?}"),
+                }
+            });
+        let (result, requests) = diagnose(&fake);
+        let kinds: Vec<&str> =
+            result["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["work_pool_concurrency_saturated", "work_queue_concurrency_saturated", "flow_run_late"]);
+        let [pool, queue] = [&result["findings"][0], &result["findings"][1]];
+        assert_eq!((&pool["severity"], &queue["severity"]), (&json!("cause"), &json!("cause")));
+        assert_eq!(
+            pool["evidence"],
+            "work pool 'pool-a' limit 4, 4 active slot(s) held by flow run \
+             busy-1 (66666666-0000-4000-8000-000000000001), busy-2 (66666666-0000-4000-8000-000000000002), \
+             busy-3 (66666666-0000-4000-8000-000000000003) and 1 more"
+        );
+        assert_eq!(
+            queue["evidence"],
+            "work queue 'default' limit 1, 1 active slot(s) held by flow run busy-1 (66666666-0000-4000-8000-000000000001)"
+        );
+        assert!(
+            pool["next_step"].as_str().unwrap().starts_with("`prefect work-pool slots 'pool-a'` lists every holder")
+        );
+        // Run, states, flow, deployment, pool, queue, workers, then the two holder reads.
+        assert_eq!(requests, 9);
     }
 
     #[test]

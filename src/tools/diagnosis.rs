@@ -227,19 +227,45 @@ pub async fn flow_name<F: Fetch>(
     Ok(read_one::<FlowRecord, _>(prefect, "flows", "id", id).await?.map(|f| f.name))
 }
 
-/// Pending, Running and Cancelling runs of a deployment: who holds its concurrency slots.
+/// Where Pending, Running and Cancelling runs take concurrency slots (Prefect's slot states).
+#[derive(Debug, Clone, Copy)]
+pub enum SlotScope<'a> {
+    /// A deployment, by id.
+    Deployment(&'a str),
+    /// A work pool, by name.
+    Pool(&'a str),
+    /// A work queue, by id.
+    Queue(&'a str),
+}
+
+/// Up to `limit` runs holding slots in `scope`, most recently started first: one request.
 pub async fn active_runs<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
-    deployment_id: &str,
+    scope: SlotScope<'_>,
     limit: usize,
 ) -> Result<Vec<RunRef>, PrefectError> {
-    let body = json!({
-        "flow_runs": {"deployment_id": {"any_": [deployment_id]},
-                      "state": {"type": {"any_": ["PENDING", "RUNNING", "CANCELLING"]}}},
+    let mut body = json!({
+        "flow_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING", "CANCELLING"]}}},
         "sort": "START_TIME_DESC", "limit": limit, "offset": 0,
     });
+    match scope {
+        SlotScope::Deployment(id) => body["flow_runs"]["deployment_id"] = json!({"any_": [id]}),
+        SlotScope::Pool(name) => body["work_pools"] = json!({"name": {"any_": [name]}}),
+        SlotScope::Queue(id) => body["work_pool_queues"] = json!({"id": {"any_": [id]}}),
+    }
     let runs: Vec<RunRef> = prefect.post("flow_runs/filter", &body).await?;
     Ok(runs.into_iter().map(RunRef::formatted).collect())
+}
+
+/// The runs a full limit's finding names: none, and no request, without a scope.
+pub async fn named_holders<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    scope: Option<SlotScope<'_>>,
+) -> Result<Vec<RunRef>, PrefectError> {
+    match scope {
+        Some(scope) => active_runs(prefect, scope, NAMED_HOLDERS).await,
+        None => Ok(Vec::new()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -254,6 +280,10 @@ pub struct Readiness {
     pub queue_name: Option<String>,
     pub queue: Option<QueueRecord>,
     pub workers: Vec<WorkerRecord>,
+    /// Runs holding the pool's slots, read only when its limit is full.
+    pub pool_holders: Vec<RunRef>,
+    /// Runs holding the queue's slots, read only when its limit is full.
+    pub queue_holders: Vec<RunRef>,
 }
 
 /// Reads pool `pool_name`, its queue `queue_name` and its workers: three concurrent requests
@@ -290,8 +320,13 @@ pub async fn read_readiness<F: Fetch>(
         queue_name: queue_name.map(str::to_owned),
         queue: lenient(missing, queue)?.into_iter().next(),
         workers: lenient(missing, workers)?,
+        pool_holders: Vec::new(),
+        queue_holders: Vec::new(),
     })
 }
+
+/// How many slot holders a finding names (it shows three and counts the rest).
+pub const NAMED_HOLDERS: usize = 3;
 
 /// What the diagnoses report about a pool: status, workers and the chosen queue.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -330,6 +365,27 @@ fn needs_workers(kind: &str) -> bool {
 }
 
 impl Readiness {
+    /// The pool's limit and used slots, when every slot is taken.
+    fn pool_full(&self) -> Option<(i64, i64)> {
+        let pool = self.pool.as_ref()?;
+        full(pool.concurrency_limit, pool.active_slots)
+    }
+
+    fn queue_full(&self) -> Option<(i64, i64)> {
+        let queue = self.queue.as_ref()?;
+        full(queue.concurrency_limit, queue.active_slots)
+    }
+
+    /// Names the runs holding the pool's and the queue's slots when their limits are full: a
+    /// request for each full one, concurrently, none otherwise.
+    pub async fn read_holders<F: Fetch>(&mut self, prefect: &PrefectClient<'_, F>) -> Result<(), PrefectError> {
+        let pool = self.pool_full().map(|_| SlotScope::Pool(&self.pool_name));
+        let queue = self.queue_full().and(self.queue.as_ref()).map(|q| SlotScope::Queue(&q.id));
+        let (pool, queue) = futures::join!(named_holders(prefect, pool), named_holders(prefect, queue));
+        (self.pool_holders, self.queue_holders) = (pool?, queue?);
+        Ok(())
+    }
+
     fn online(&self) -> usize {
         self.workers.iter().filter(|w| w.status.as_deref() == Some("ONLINE")).count()
     }
@@ -430,38 +486,50 @@ impl Readiness {
                 Some(_) => {}
             }
         }
-        if let (Some(limit), Some(active)) = (pool.concurrency_limit, pool.active_slots)
-            && active >= limit
-        {
+        if let Some((limit, active)) = self.pool_full() {
             findings.push(Finding::new(
                 saturation,
                 "work_pool_concurrency_saturated",
                 object(),
-                format!("work pool '{name}' limit {limit}, {active} Pending/Running runs hold its slots"),
                 format!(
-                    "`prefect work-pool slots '{name}'` lists the runs holding them; wait for them or \
-                     `prefect work-pool set-concurrency-limit '{name}' <n>`"
+                    "work pool '{name}' limit {limit}, {active} active slot(s){}",
+                    held_by("flow run", &labels(&self.pool_holders), active)
+                ),
+                format!(
+                    "`prefect work-pool slots '{name}'` lists every holder; wait for them, cancel one \
+                     (`prefect flow-run cancel <id>`) or `prefect work-pool set-concurrency-limit '{name}' <n>`"
                 ),
             ));
         }
-        if let Some(queue) = &self.queue
-            && let (Some(limit), Some(active)) = (queue.concurrency_limit, queue.active_slots)
-            && active >= limit
-        {
+        if let (Some(queue), Some((limit, active))) = (&self.queue, self.queue_full()) {
             findings.push(Finding::new(
                 saturation,
                 "work_queue_concurrency_saturated",
                 ObjectRef::new("work_queue", Some(&queue.id), Some(&queue.name)),
-                format!("work queue '{}' limit {limit}, {active} Pending/Running runs hold its slots", queue.name),
                 format!(
-                    "`prefect work-queue slots '{queue}' --pool '{name}'` lists the runs holding them; wait for \
-                     them or `prefect work-queue set-concurrency-limit '{queue}' <n> --pool '{name}'`",
+                    "work queue '{}' limit {limit}, {active} active slot(s){}",
+                    queue.name,
+                    held_by("flow run", &labels(&self.queue_holders), active)
+                ),
+                format!(
+                    "`prefect work-queue slots '{queue}' --pool '{name}'` lists every holder; wait for them, \
+                     cancel one (`prefect flow-run cancel <id>`) or \
+                     `prefect work-queue set-concurrency-limit '{queue}' <n> --pool '{name}'`",
                     queue = queue.name
                 ),
             ));
         }
         findings
     }
+}
+
+/// `(limit, active)` when a limit is set and every slot is taken.
+fn full(limit: Option<i64>, active: Option<i64>) -> Option<(i64, i64)> {
+    limit.zip(active).filter(|(limit, active)| active >= limit)
+}
+
+fn labels(runs: &[RunRef]) -> Vec<String> {
+    runs.iter().map(RunRef::label).collect()
 }
 
 fn status(pool: &PoolRecord) -> &str {
@@ -509,7 +577,7 @@ pub fn deployment_saturated(
             "deployment '{slug}' limit {}, {} active slot(s){} (collision strategy {strategy})",
             limit.limit,
             limit.active_slots,
-            held_by("flow run", &holders.iter().map(RunRef::label).collect::<Vec<_>>())
+            held_by("flow run", &labels(holders), limit.active_slots)
         ),
         format!(
             "get_flow_runs with filter {{\"deployment_id\": {{\"any_\": [\"{}\"]}}, \"state\": {{\"type\": {{\"any_\": [\"PENDING\", \"RUNNING\"]}}}}}} shows the holders; wait for them, cancel one (`prefect flow-run cancel <id>`) or raise the deployment's concurrency_limit",
@@ -560,12 +628,15 @@ pub fn holder_labels(slots: &[String], holders: &[SlotHolder]) -> Vec<String> {
         .collect()
 }
 
-/// `, held by <what> a, b` (first three, then a count).
-pub fn held_by(what: &str, labels: &[String]) -> String {
-    match labels.len() {
-        0 => String::new(),
-        n if n <= 3 => format!(" held by {what} {}", labels.join(", ")),
-        n => format!(" held by {what} {} and {} more", labels[..3].join(", "), n - 3),
+/// ` held by <what> a, b, c and <n> more`: the first labels, then how many of `total` slots
+/// are left unnamed (nothing when no holder is known).
+pub fn held_by(what: &str, labels: &[String], total: i64) -> String {
+    let shown = &labels[..labels.len().min(NAMED_HOLDERS)];
+    let rest = total.max(labels.len() as i64) - shown.len() as i64;
+    match (shown.is_empty(), rest > 0) {
+        (true, _) => String::new(),
+        (false, true) => format!(" held by {what} {} and {rest} more", shown.join(", ")),
+        (false, false) => format!(" held by {what} {}", shown.join(", ")),
     }
 }
 
@@ -608,6 +679,8 @@ mod tests {
             queue_name: Some("q".into()),
             queue: queue.map(|q| serde_json::from_value(q).unwrap()),
             workers: serde_json::from_value(workers).unwrap(),
+            pool_holders: Vec::new(),
+            queue_holders: Vec::new(),
         }
     }
 
@@ -634,7 +707,7 @@ mod tests {
             findings[1].evidence,
             "work pool 'pool' (process) has 0 ONLINE workers (0 registered, last heartbeat never); status NOT_READY"
         );
-        assert_eq!(findings[3].evidence, "work pool 'pool' limit 2, 2 Pending/Running runs hold its slots");
+        assert_eq!(findings[3].evidence, "work pool 'pool' limit 2, 2 active slot(s)");
     }
 
     #[test]
@@ -675,8 +748,11 @@ mod tests {
     #[test]
     fn holders_globals_and_helpers() {
         let labels: Vec<String> = (1..=5).map(|i| format!("r{i}")).collect();
-        assert_eq!(held_by("task run", &labels[..1]), " held by task run r1");
-        assert_eq!(held_by("task run", &labels), " held by task run r1, r2, r3 and 2 more");
+        assert_eq!(held_by("task run", &labels[..1], 1), " held by task run r1");
+        assert_eq!(held_by("task run", &labels, 5), " held by task run r1, r2, r3 and 2 more");
+        // Fewer holders read than slots taken: the count covers the unread ones too.
+        assert_eq!(held_by("flow run", &labels[..3], 7), " held by flow run r1, r2, r3 and 4 more");
+        assert_eq!(held_by("flow run", &[], 2), "");
         let limits: Vec<GlobalLimitRecord> = serde_json::from_value(json!([
             {"id": "a", "name": "gcl-full", "limit": 3, "active": true, "active_slots": 3},
             {"id": "b", "name": "tag:etl", "limit": 1, "active": true, "active_slots": 1},

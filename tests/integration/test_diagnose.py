@@ -104,6 +104,28 @@ def test_late_run_behind_a_full_deployment_limit(worker_with_secrets, prefect):
             f"{scenario['holder_run']} ({run_id(prefect, scenario['holder_run'])})") in cause["evidence"]
 
 
+@pytest.mark.parametrize("scenario", ["late_full_pool", "late_full_queue"])
+def test_late_run_behind_a_full_pool_or_queue_names_the_holder(worker_with_secrets, prefect, scenario):
+    details = prefect.manifest["diagnosis"][scenario]
+    pool = details["work_pool"]
+    holder = f"{details['holder_run']} ({run_id(prefect, details['holder_run'])})"
+    if "work_queue" in details:
+        limited = prefect.rest("POST", f"work_pools/{pool}/queues/filter",
+                               {"work_queues": {"name": {"any_": [details["work_queue"]]}}})[0]
+        kind, what, name = "work_queue_concurrency_saturated", "work queue", limited["name"]
+    else:
+        limited = prefect.rest("POST", "work_pools/filter", {"work_pools": {"name": {"any_": [pool]}}})[0]
+        kind, what, name = "work_pool_concurrency_saturated", "work pool", pool
+    assert limited["active_slots"] == limited["concurrency_limit"] == 1
+    got = diagnose_run(worker_with_secrets, run_id(prefect, details["run"]))
+    cause = top_cause(got)
+    assert cause["kind"] == kind
+    assert cause["object"] == {"type": what.replace(" ", "_"), "id": limited["id"], "name": name}
+    assert cause["evidence"] == f"{what} '{name}' limit 1, 1 active slot(s) held by flow run {holder}"
+    assert f"prefect {what.replace(' ', '-')} slots '{name}'" in cause["next_step"]
+    assert got["work_pool"]["workers_online"] >= 1 and "flow_run_late" in kinds(got)
+
+
 def test_failed_run_with_a_traceback(worker_with_secrets, prefect):
     scenario = prefect.manifest["diagnosis"]["failed_with_traceback"]
     task = prefect.manifest["task_runs"][scenario["failed_task_run"]]
@@ -136,6 +158,7 @@ def test_crashed_run(worker_with_secrets, prefect):
 
 @pytest.mark.parametrize("scenario, requests", [
     ("tag_limit", 8), ("late_no_workers", 7), ("late_paused_queue", 7), ("deployment_concurrency", 8),
+    ("late_full_pool", 8), ("late_full_queue", 8),
     ("failed_with_traceback", 5), ("crashed", 5),
 ])
 def test_flow_run_requests_per_scenario(worker_with_secrets, prefect, scenario, requests):
@@ -167,7 +190,7 @@ def test_deployment_with_a_late_backlog_on_an_idle_pool(worker_with_secrets, pre
     assert by_name["late_runs"]["count"] == late and by_name["late_runs"]["oldest"]["id"] == oldest["id"]
     assert by_name["deployment"] == {**by_name["deployment"], "id": deployment_id, "slug": name}
     count, _ = call_counting_upstream(worker_with_secrets, "diagnose_deployment", {"deployment_id": deployment_id})
-    assert count == 10 <= 12
+    assert count == 10 <= 14
 
 
 def test_healthy_paused_and_paused_queue_deployments(worker_with_secrets, prefect):
@@ -192,6 +215,13 @@ def test_healthy_paused_and_paused_queue_deployments(worker_with_secrets, prefec
     queue = diagnose_deployment(worker_with_secrets, deployment_name=names["paused_queue"])
     assert top_cause(queue)["kind"] == "work_queue_paused"
     assert "late_backlog" in kinds(queue)
+
+    full = diagnose_deployment(worker_with_secrets, deployment_name=names["full_queue"])
+    holder = prefect.manifest["diagnosis"]["late_full_queue"]["holder_run"]
+    cause = top_cause(full)
+    assert cause["kind"] == "work_queue_concurrency_saturated"
+    assert cause["evidence"].endswith(f"held by flow run {holder} ({run_id(prefect, holder)})")
+    assert [r["name"] for r in full["concurrency"]["active_runs"]] == [holder]
 
 
 def test_unknown_and_malformed_ids_are_precise_errors(worker_with_secrets):
