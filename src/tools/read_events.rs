@@ -3,6 +3,7 @@
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use time::Duration;
 use url::Url;
@@ -88,7 +89,8 @@ struct EventPage {
     next_page: Option<String>,
 }
 
-/// The fields of Prefect's `ReceivedEvent` that the summary uses.
+/// The fields of Prefect's `ReceivedEvent` that the summary uses. Related resources and the
+/// payload are most of an event's bytes: only the labels and state read below are kept.
 #[derive(Debug, Deserialize)]
 struct EventRecord {
     #[serde(default)]
@@ -100,10 +102,29 @@ struct EventRecord {
     #[serde(default)]
     resource: Map<String, Value>,
     #[serde(default)]
-    related: Vec<Map<String, Value>>,
+    related: Vec<RelatedResource>,
+    /// Kept unparsed: an emitter may put anything here, and only `validated_state` is read.
     #[serde(default)]
-    payload: Value,
+    payload: Option<Box<RawValue>>,
     follows: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RelatedResource {
+    #[serde(rename = "prefect.resource.role")]
+    role: Option<Value>,
+    #[serde(rename = "prefect.resource.name")]
+    name: Option<Value>,
+}
+
+/// The payload's `validated_state` (state-change events carry it), when the payload is an
+/// object that has one.
+fn validated_state(payload: Option<&RawValue>) -> Option<Value> {
+    #[derive(Deserialize)]
+    struct Fields {
+        validated_state: Option<Value>,
+    }
+    serde_json::from_str::<Fields>(payload?.get()).ok()?.validated_state
 }
 
 pub fn definition() -> Tool {
@@ -177,18 +198,17 @@ async fn next_page<F: Fetch>(prefect: &PrefectClient<'_, F>, link: &str) -> Resu
 
 fn summarise(event: EventRecord) -> EventInfo {
     let label = |key: &str| event.resource.get(key).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let validated = validated_state(event.payload.as_deref());
     let state = |label_key: &str, field: &str| {
-        label(label_key).map(str::to_owned).or_else(|| {
-            event.payload.pointer(&format!("/validated_state/{field}")).and_then(Value::as_str).map(str::to_owned)
-        })
+        label(label_key).or_else(|| validated.as_ref()?.get(field)?.as_str()).map(str::to_owned)
     };
     let resource_name = event.resource.get("prefect.resource.name").and_then(Value::as_str).map(str::to_owned);
     let flow_name = event
         .related
         .iter()
         .rev()
-        .find(|r| r.get("prefect.resource.role").and_then(Value::as_str) == Some("flow"))
-        .and_then(|r| r.get("prefect.resource.name").and_then(Value::as_str))
+        .find(|r| r.role.as_ref().and_then(Value::as_str) == Some("flow"))
+        .and_then(|r| r.name.as_ref()?.as_str())
         .map(str::to_owned);
     let tags: Vec<String> = event
         .resource
@@ -267,6 +287,32 @@ mod tests {
             json!({"filter": {"occurred": {"since": "2026-11-27T11:00:00+00:00", "until": "2026-11-27T12:00:00+00:00"}}, "limit": 50})
         );
         assert_eq!(ctx.upstream_requests(), 1);
+    }
+
+    #[test]
+    fn custom_payloads_of_any_shape_are_summarised() {
+        let custom = |n: usize, payload: Value| {
+            let mut e = event(n);
+            e["payload"] = payload;
+            e["related"] = json!([{"prefect.resource.id": "x.1", "prefect.resource.role": 7}]);
+            e
+        };
+        let events = json!([
+            custom(1, json!("text")),
+            custom(2, json!([1, 2])),
+            custom(3, json!({"validated_state": "odd", "big": {"nested": [1, 2, 3]}})),
+            custom(4, json!({"validated_state": {"type": "RUNNING", "name": 5}})),
+            custom(5, Value::Null),
+        ]);
+        let fake = FakeUpstream::new().on("POST", "/api/events/filter", 200, json!({"events": events, "total": 5}));
+        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let got = structured(&run(&ctx, "read_events", json!({}))).clone();
+        assert_eq!(got["count"], 5, "{got}");
+        let states: Vec<(&Value, &Value)> =
+            got["events"].as_array().unwrap().iter().map(|e| (&e["state_type"], &e["state_name"])).collect();
+        let none = (&Value::Null, &Value::Null);
+        assert_eq!(states, [none, none, none, (&json!("RUNNING"), &Value::Null), none]);
+        assert!(got["events"].as_array().unwrap().iter().all(|e| e["flow_name"].is_null()));
     }
 
     #[test]
