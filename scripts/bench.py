@@ -1,8 +1,11 @@
 """Benchmark (not a test): wasm size and per-request latency of the Worker in workerd.
 
 Prints the wasm artifact size (raw and gzip), then for each case the median and p90
-latency over N requests (after a few untimed ones) and the Prefect subrequests each request
-made. Uses the local demo setup: a real Prefect server (started and seeded here unless
+latency over N requests (after a few untimed ones), the Prefect subrequests each request
+made, and the CPU time workerd's main thread spent on it (median; Linux only). That thread
+runs the isolate and also workerd's own HTTP and fetch machinery, which Cloudflare does not
+bill, so the figure is an upper bound for the CPU time that counts against a plan's limit
+(10 ms per request on the free plan); the `GET /` line is the floor every request pays. Uses the local demo setup: a real Prefect server (started and seeded here unless
 --prefect-url is given) and the built Worker in workerd, served through Miniflare (or behind
 wrangler dev with --runtime wrangler).
 
@@ -14,9 +17,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import statistics
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,23 +70,71 @@ def cases(url: str) -> list[tuple[str, dict]]:
     ]
 
 
+def heavy_cases(url: str) -> list[tuple[str, dict]]:
+    """The largest answers the tools give on the seeded server: the most CPU a call can take."""
+    _, _, reply = post_json(url, {"jsonrpc": "2.0", "id": 0, **call(
+        "get_flow_runs", {"filter": {"name": {"any_": ["audit-verbose"]}}, "limit": 1})})
+    verbose = reply["result"]["structuredContent"]["flow_runs"][0]["id"]
+    return [
+        ("get_flow_runs (limit 200)", call("get_flow_runs", {"limit": 200})),
+        ("get_task_runs (limit 200)", call("get_task_runs", {"limit": 200})),
+        ("get_flow_run_logs (1000)", call("get_flow_run_logs", {"flow_run_id": verbose, "limit": 1000})),
+        ("read_events (limit 500)", call("read_events", {"limit": 500})),
+    ]
+
+
 def wasm_size() -> None:
     wasm = (ROOT / "build" / "index_bg.wasm").read_bytes()
     print(f"wasm: {len(wasm):,} bytes raw, {len(gzip.compress(wasm, 9)):,} bytes gzip")
 
 
-def measure(url: str, body: dict, count: int, warmup: int) -> tuple[list[float], int]:
-    timings, subrequests = [], 0
+def workerd_pid(root_pid: int) -> int | None:
+    """The workerd process below `root_pid` (Miniflare's or wrangler's node), if /proc shows it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit():
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    pending = list(children.get(root_pid, []))
+    while pending:
+        pid = pending.pop()
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "workerd":
+            return pid
+        pending.extend(children.get(pid, []))
+    return None
+
+
+def main_thread_cpu_ms(pid: int | None) -> float:
+    """CPU time of the process's main thread so far (nanosecond schedstat), 0 without one."""
+    if pid is None:
+        return 0.0
+    return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[0]) / 1e6
+
+
+def measure(url: str, body: dict | None, count: int, warmup: int, pid: int | None) -> tuple[list[float], list[float], int]:
+    """Latencies and workerd CPU per timed request; `body` None sends `GET /` instead."""
+    timings, cpu, subrequests = [], [], 0
     for i in range(warmup + count):
+        cpu_before = main_thread_cpu_ms(pid)
         started = time.perf_counter()
-        status, headers, reply = post_json(url, {"jsonrpc": "2.0", "id": i, **body})
+        if body is None:
+            with urllib.request.urlopen(url.removesuffix("/mcp") + "/") as response:
+                status, headers, reply = response.status, dict(response.headers), {}
+                response.read()
+        else:
+            status, headers, reply = post_json(url, {"jsonrpc": "2.0", "id": i, **body})
         elapsed = (time.perf_counter() - started) * 1000
+        spent = main_thread_cpu_ms(pid) - cpu_before
         if status != 200 or "error" in reply or reply.get("result", {}).get("isError"):
             raise SystemExit(f"request failed: {status} {json.dumps(reply)[:300]}")
         subrequests = int({k.lower(): v for k, v in headers.items()}.get("x-upstream-requests", 0))
         if i >= warmup:  # V8 optimises the wasm as it runs
             timings.append(elapsed)
-    return timings, subrequests
+            cpu.append(spent)
+    return timings, cpu, subrequests
 
 
 def main() -> int:
@@ -97,11 +150,13 @@ def main() -> int:
     with seeded_server(ROOT / ".work", "prefect-bench-", args.prefect_url) as (url, _):
         worker = Worker("bench", {"PREFECT_API_URL": url}, log_level=QUIET, runtime=args.runtime).wait_ready()
         try:
-            print(f"{'case':<26} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12}")
-            for name, body in cases(worker.url):
-                timings, subrequests = measure(worker.url, body, args.requests, args.warmup)
+            pid = workerd_pid(worker.process.pid)
+            print(f"{'case':<26} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12} {'workerd CPU ms':>15}")
+            for name, body in [("GET / (floor)", None), *cases(worker.url), *heavy_cases(worker.url)]:
+                timings, cpu, subrequests = measure(worker.url, body, args.requests, args.warmup, pid)
                 p90 = statistics.quantiles(timings, n=10)[-1]
-                print(f"{name:<26} {statistics.median(timings):>10.2f} {p90:>8.2f} {subrequests:>12}")
+                spent = f"{statistics.median(cpu):.2f}" if pid else "n/a"
+                print(f"{name:<26} {statistics.median(timings):>10.2f} {p90:>8.2f} {subrequests:>12} {spent:>15}")
         finally:
             worker.stop()
     return 0
