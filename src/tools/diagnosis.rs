@@ -227,6 +227,9 @@ pub async fn flow_name<F: Fetch>(
     Ok(read_one::<FlowRecord, _>(prefect, "flows", "id", id).await?.map(|f| f.name))
 }
 
+/// How many slot holders a finding names (it shows three and counts the rest).
+pub const NAMED_HOLDERS: usize = 3;
+
 /// Where Pending, Running and Cancelling runs take concurrency slots (Prefect's slot states).
 #[derive(Debug, Clone, Copy)]
 pub enum SlotScope<'a> {
@@ -325,9 +328,6 @@ pub async fn read_readiness<F: Fetch>(
     })
 }
 
-/// How many slot holders a finding names (it shows three and counts the rest).
-pub const NAMED_HOLDERS: usize = 3;
-
 /// What the diagnoses report about a pool: status, workers and the chosen queue.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PoolReadiness {
@@ -380,7 +380,7 @@ impl Readiness {
     /// request for each full one, concurrently, none otherwise.
     pub async fn read_holders<F: Fetch>(&mut self, prefect: &PrefectClient<'_, F>) -> Result<(), PrefectError> {
         let pool = self.pool_full().map(|_| SlotScope::Pool(&self.pool_name));
-        let queue = self.queue_full().and(self.queue.as_ref()).map(|q| SlotScope::Queue(&q.id));
+        let queue = self.queue.as_ref().filter(|_| self.queue_full().is_some()).map(|q| SlotScope::Queue(&q.id));
         let (pool, queue) = futures::join!(named_holders(prefect, pool), named_holders(prefect, queue));
         (self.pool_holders, self.queue_holders) = (pool?, queue?);
         Ok(())
