@@ -39,6 +39,7 @@ mod review_rate_limits;
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
@@ -205,7 +206,13 @@ async fn invoke<P: DeserializeOwned, Fut: Future<Output = CallToolResult>>(
     handler: impl FnOnce(P) -> Fut,
 ) -> CallToolResult {
     match args::parse::<P>(arguments) {
-        Ok(params) => handler(params).await,
+        // Behind a pointer each tool's future is its own code rather than one arm of a state
+        // machine holding every tool's: V8 compiles wasm functions on their first call, and
+        // the first call of a fresh isolate then compiles only the tool it runs.
+        Ok(params) => {
+            let running: Pin<Box<dyn Future<Output = CallToolResult> + '_>> = Box::pin(handler(params));
+            running.await
+        }
         Err(reason) => CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
             "Invalid arguments for tool {name}: {reason}. Fix the argument and call again; the tool's inputSchema \
              lists the accepted arguments."
