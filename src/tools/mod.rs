@@ -124,30 +124,39 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
     }
 }
 
+/// Every tool's definition, in `tools/list` order, with schemas generated from its parameter
+/// and result types: the source of `definitions.json` (a unit test keeps the two equal, and
+/// rewrites the file with `UPDATE_DEFINITIONS=1 cargo test definitions_json`).
+pub fn generate_definitions() -> Vec<Tool> {
+    let mut tools = vec![
+        orientation::definition(),
+        get_identity::definition(),
+        get_dashboard::definition(),
+        get_deployments::definition(),
+        get_flows::definition(),
+        get_flow_runs::definition(),
+        get_flow_run_logs::definition(),
+        get_task_runs::definition(),
+        get_work_pools::definition(),
+        read_events::definition(),
+        get_automations::definition(),
+        get_object_schema::definition(),
+        diagnose_flow_run::definition(),
+        diagnose_deployment::definition(),
+        review_rate_limits::definition(),
+    ];
+    tools.extend(docs::definitions());
+    tools
+}
+
+/// [`generate_definitions`]' output, as served. Generating the schemas at run time cost a
+/// fresh isolate about 25 ms of CPU on its first `tools/list` (mostly V8 compiling the
+/// schema generator) and 350 KB of wasm.
+const DEFINITIONS: &str = include_str!("definitions.json");
+
 thread_local! {
-    /// Every tool, in `tools/list` order. Built once per isolate: the definitions never change,
-    /// and generating their schemas is most of the CPU time of a `tools/list`.
-    static ALL_TOOLS: Vec<Tool> = {
-        let mut tools = vec![
-            orientation::definition(),
-            get_identity::definition(),
-            get_dashboard::definition(),
-            get_deployments::definition(),
-            get_flows::definition(),
-            get_flow_runs::definition(),
-            get_flow_run_logs::definition(),
-            get_task_runs::definition(),
-            get_work_pools::definition(),
-            read_events::definition(),
-            get_automations::definition(),
-            get_object_schema::definition(),
-            diagnose_flow_run::definition(),
-            diagnose_deployment::definition(),
-            review_rate_limits::definition(),
-        ];
-        tools.extend(docs::definitions());
-        tools
-    };
+    /// Every tool, parsed once per isolate.
+    static ALL_TOOLS: Vec<Tool> = serde_json::from_str(DEFINITIONS).expect("definitions.json holds tool definitions");
 }
 
 /// The tools this request can use, in the order `tools/list` shows them: the Cloud-only
@@ -411,6 +420,21 @@ mod tests {
             let schemas = serde_json::to_string(&(&tool.input_schema, &tool.output_schema)).unwrap();
             assert!(!schemas.contains(r#""format":"uint"#) && !schemas.contains(r#""format":"int"#), "{}", tool.name);
         }
+    }
+
+    #[test]
+    fn definitions_json_is_generated_from_the_tool_types() {
+        let generated = serde_json::to_string_pretty(&generate_definitions()).unwrap() + "\n";
+        if std::env::var_os("UPDATE_DEFINITIONS").is_some() {
+            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/src/tools/definitions.json"), &generated).unwrap();
+            return;
+        }
+        assert!(
+            generated == DEFINITIONS,
+            "src/tools/definitions.json is stale: rewrite it with `UPDATE_DEFINITIONS=1 cargo test definitions_json`"
+        );
+        let served = ALL_TOOLS.with(|all| serde_json::to_value(all).unwrap());
+        assert_eq!(served, serde_json::to_value(generate_definitions()).unwrap(), "parsing keeps every field");
     }
 
     #[test]
