@@ -151,6 +151,17 @@ def main() -> int:
         worker = Worker("bench", {"PREFECT_API_URL": url}, log_level=QUIET, runtime=args.runtime).wait_ready()
         try:
             pid = workerd_pid(worker.process.pid)
+            if pid:
+                # V8 compiles wasm functions on their first call: a fresh isolate's first calls
+                # cost more CPU than the steady state measured below.
+                first = []
+                for name, body in [("initialize", {"method": "initialize", "params": {
+                        "protocolVersion": "2025-11-25", "capabilities": {},
+                        "clientInfo": {"name": "bench.py", "version": "1"}}}),
+                        ("tools/list", {"method": "tools/list"}), ("tools/call", call("orientation"))]:
+                    _, cpu, _ = measure(worker.url, body, 1, 0, pid)
+                    first.append(f"{name} {cpu[0]:.1f} ms")
+                print("workerd CPU of a fresh isolate's first calls: " + ", ".join(first))
             print(f"{'case':<26} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12} {'workerd CPU ms':>15}")
             for name, body in [("GET / (floor)", None), *cases(worker.url), *heavy_cases(worker.url)]:
                 timings, cpu, subrequests = measure(worker.url, body, args.requests, args.warmup, pid)
