@@ -672,21 +672,8 @@ mod tests {
                 200,
                 json!([{"id": "tl", "tag": "serial", "concurrency_limit": 1, "active_slots": ["t1"]}]),
             )
-            .on("POST", "/api/task_runs/filter", 200, json!([{"id": "t1", "name": "load-1", "flow_run_id": "r9"}]))
-            .on(
-                "POST",
-                "/api/work_pools/filter",
-                200,
-                json!([{"id": "pool-id", "name": "pool-a", "type": "process", "status": "READY", "is_paused": false,
-                        "concurrency_limit": 1, "active_slots": 1}]),
-            )
-            .on(
-                "POST",
-                "/api/work_pools/pool-a/queues/filter",
-                200,
-                json!([{"id": "q-id", "name": "default", "concurrency_limit": 1, "active_slots": 1}]),
-            );
-        let (result, requests) = diagnose(&fake, json!({"deployment_id": DEP}));
+            .on("POST", "/api/task_runs/filter", 200, json!([{"id": "t1", "name": "load-1", "flow_run_id": "r9"}]));
+        let (result, requests) = diagnose(&full_pool_and_queue(fake, 1), json!({"deployment_id": DEP}));
         assert_eq!(
             kinds(&result),
             [

@@ -928,21 +928,8 @@ mod tests {
             json!({"id": format!("66666666-0000-4000-8000-00000000000{n}"), "name": format!("busy-{n}"),
                                     "state_name": "Running"})
         };
-        let fake = server(late(json!({})))
-            .on(
-                "POST",
-                "/api/work_pools/filter",
-                200,
-                json!([{"id": "pool-id", "name": "pool-a", "type": "process", "status": "READY", "is_paused": false,
-                        "concurrency_limit": 4, "active_slots": 4}]),
-            )
-            .on(
-                "POST",
-                "/api/work_pools/pool-a/queues/filter",
-                200,
-                json!([{"id": "q-id", "name": "default", "concurrency_limit": 1, "active_slots": 1}]),
-            )
-            .answering("POST", "/api/flow_runs/filter", move |body| {
+        let fake =
+            full_pool_and_queue(server(late(json!({}))), 4).answering("POST", "/api/flow_runs/filter", move |body| {
                 if body["flow_runs"]["id"]["any_"][0] == json!(RUN) {
                     return (200, json!([late(json!({}))]));
                 }

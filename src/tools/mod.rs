@@ -306,14 +306,14 @@ pub struct Envelope<T> {
     pub error: Option<String>,
 }
 
-/// Wraps a tool outcome in its envelope; `prefix` says what failed, e.g.
-/// "Failed to fetch flows: ".
 /// The items' first occurrences, in order: the distinct ids or names to look up.
 fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut seen = std::collections::HashSet::new();
     items.filter(|item| seen.insert(*item)).collect()
 }
 
+/// Wraps a tool outcome in its envelope; `prefix` says what failed, e.g.
+/// "Failed to fetch flows: ".
 fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, String>) -> CallToolResult {
     respond_or(prefix, outcome, T::default)
 }
@@ -369,6 +369,20 @@ pub(crate) mod testing {
 
     pub fn text(result: &CallToolResult) -> String {
         result.content[0].as_text().expect("text content").text.clone()
+    }
+
+    /// `fake` answering for a READY process pool `pool-a` whose limit of `pool_slots` is full,
+    /// and its queue `default` with one slot, taken.
+    pub fn full_pool_and_queue(fake: FakeUpstream, pool_slots: i64) -> FakeUpstream {
+        let pool = serde_json::json!([{"id": "pool-id", "name": "pool-a", "type": "process", "status": "READY",
+            "is_paused": false, "concurrency_limit": pool_slots, "active_slots": pool_slots}]);
+        let queue = serde_json::json!([{"id": "q-id", "name": "default", "concurrency_limit": 1, "active_slots": 1}]);
+        fake.on("POST", "/api/work_pools/filter", 200, pool).on(
+            "POST",
+            "/api/work_pools/pool-a/queues/filter",
+            200,
+            queue,
+        )
     }
 }
 
