@@ -241,7 +241,8 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
             None => Ok(()),
         }
     });
-    let (holders, ()) = (holders.map_err(text)?, pool_holders.map_err(text)?);
+    let holders = holders.map_err(text)?;
+    pool_holders.map_err(text)?;
     let slug = slug(reads.flow_name.as_deref(), &deployment.name);
     let mut findings = findings(ctx.now, &deployment, &slug, &reads, &holders);
     let healthy = healthy_verdict(&reads);
