@@ -1,5 +1,7 @@
 //! `read_events`: the workspace's event feed, newest first, one page after another.
 
+use std::cell::OnceCell;
+
 use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -198,9 +200,15 @@ async fn next_page<F: Fetch>(prefect: &PrefectClient<'_, F>, link: &str) -> Resu
 
 fn summarise(event: EventRecord) -> EventInfo {
     let label = |key: &str| event.resource.get(key).and_then(Value::as_str).filter(|v| !v.is_empty());
-    let validated = validated_state(event.payload.as_deref());
+    // Prefect's own state events carry the state in labels too: the payload is parsed only
+    // when a label is missing.
+    let validated = OnceCell::new();
     let state = |label_key: &str, field: &str| {
-        label(label_key).or_else(|| validated.as_ref()?.get(field)?.as_str()).map(str::to_owned)
+        label(label_key)
+            .or_else(|| {
+                validated.get_or_init(|| validated_state(event.payload.as_deref())).as_ref()?.get(field)?.as_str()
+            })
+            .map(str::to_owned)
     };
     let resource_name = event.resource.get("prefect.resource.name").and_then(Value::as_str).map(str::to_owned);
     let flow_name = event
