@@ -26,20 +26,20 @@ thread_local! {
     static KEPT: RefCell<HashMap<[u8; 32], CsrfToken>> = RefCell::new(HashMap::new());
 }
 
-/// The API URL and credentials a token is learnt for.
+/// Which API URL and credentials a token was learnt for (a digest of both).
 #[derive(Debug, Clone, Copy)]
-pub struct Holder([u8; 32]);
+pub struct TokenKey([u8; 32]);
 
-impl Holder {
+impl TokenKey {
     pub fn new(api_url: &str, authorization: Option<&str>) -> Self {
         let mut digest = Sha256::new();
         digest.update(api_url.as_bytes());
         digest.update([0]);
         digest.update(authorization.unwrap_or_default().as_bytes());
-        Holder(digest.finalize().into())
+        TokenKey(digest.finalize().into())
     }
 
-    /// The token last learnt for this holder in this isolate.
+    /// The token last learnt for this URL and credentials in this isolate.
     pub fn kept(self) -> Option<CsrfToken> {
         KEPT.with(|kept| kept.borrow().get(&self.0).cloned())
     }
@@ -65,20 +65,23 @@ mod tests {
 
     #[test]
     fn tokens_are_kept_per_url_and_credentials() {
-        let holder = Holder::new("http://127.0.0.1:4200/api", Some("Basic YTpi"));
-        holder.keep(&token("one"));
-        assert_eq!(Holder::new("http://127.0.0.1:4200/api", Some("Basic YTpi")).kept(), Some(token("one")));
-        assert_eq!(Holder::new("http://127.0.0.1:4200/api", Some("Basic YTpj")).kept(), None);
-        assert_eq!(Holder::new("http://127.0.0.1:4200/api", None).kept(), None);
-        assert_eq!(Holder::new("http://127.0.0.1:4201/api", Some("Basic YTpi")).kept(), None);
+        let key = TokenKey::new("http://127.0.0.1:4200/api", Some("Basic YTpi"));
+        key.keep(&token("one"));
+        assert_eq!(TokenKey::new("http://127.0.0.1:4200/api", Some("Basic YTpi")).kept(), Some(token("one")));
+        assert_eq!(TokenKey::new("http://127.0.0.1:4200/api", Some("Basic YTpj")).kept(), None);
+        assert_eq!(TokenKey::new("http://127.0.0.1:4200/api", None).kept(), None);
+        assert_eq!(TokenKey::new("http://127.0.0.1:4201/api", Some("Basic YTpi")).kept(), None);
     }
 
     #[test]
     fn memory_stays_bounded() {
         for i in 0..=MAX_KEPT {
-            Holder::new(&format!("http://127.0.0.1:{i}/api"), None).keep(&token("t"));
+            TokenKey::new(&format!("http://127.0.0.1:{i}/api"), None).keep(&token("t"));
         }
         assert!(KEPT.with(|kept| kept.borrow().len()) <= MAX_KEPT);
-        assert!(Holder::new(&format!("http://127.0.0.1:{MAX_KEPT}/api"), None).kept().is_some(), "the newest is kept");
+        assert!(
+            TokenKey::new(&format!("http://127.0.0.1:{MAX_KEPT}/api"), None).kept().is_some(),
+            "the newest is kept"
+        );
     }
 }

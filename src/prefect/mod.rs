@@ -17,7 +17,7 @@ pub use error::PrefectError;
 pub use fetch::{Counted, Fetch, FetchError, MAX_RESPONSE_BYTES, UpstreamRequest, UpstreamResponse};
 
 use crate::credentials::{Authorization, Credentials};
-use csrf::{CsrfToken, Holder};
+use csrf::{CsrfToken, TokenKey};
 
 /// The REST API version this server speaks, sent like the Prefect client does.
 pub const API_VERSION: &str = "0.8.4";
@@ -33,20 +33,19 @@ pub struct PrefectClient<'f, F: Fetch> {
     /// with the same URL and credentials; `None` on servers without CSRF protection (the
     /// default), which then cost no extra request.
     csrf: Mutex<Option<CsrfToken>>,
-    csrf_holder: Holder,
+    csrf_key: TokenKey,
 }
 
 impl<'f, F: Fetch> PrefectClient<'f, F> {
     pub fn new(fetch: &'f F, credentials: Credentials, timeout_ms: u32) -> Self {
-        let csrf_holder =
-            Holder::new(credentials.api_url.as_str(), credentials.authorization.header_value().as_deref());
+        let csrf_key = TokenKey::new(credentials.api_url.as_str(), credentials.authorization.header_value().as_deref());
         PrefectClient {
             fetch,
             api_url: credentials.api_url,
             authorization: credentials.authorization,
             timeout_ms,
-            csrf: Mutex::new(csrf_holder.kept()),
-            csrf_holder,
+            csrf: Mutex::new(csrf_key.kept()),
+            csrf_key,
         }
     }
 
@@ -131,7 +130,7 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         let client = uuid::Uuid::new_v4();
         // Boxed: `get` leads back to `send`, which called this.
         let token: CsrfToken = Box::pin(self.get(&format!("csrf-token?client={client}"))).await?;
-        self.csrf_holder.keep(&token);
+        self.csrf_key.keep(&token);
         *current = Some(token.clone());
         Ok(token)
     }
