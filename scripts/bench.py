@@ -92,12 +92,14 @@ def workerd_pid(root_pid: int) -> int | None:
     """The workerd process below `root_pid` (Miniflare's or wrangler's node), if /proc shows it."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
-        except (OSError, ValueError):
+        except OSError:  # the process ended meanwhile
             continue
-        if entry.isdigit():
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+        # The parent pid follows the command name, which may itself contain ") ".
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
     pending = list(children.get(root_pid, []))
     while pending:
         pid = pending.pop()
