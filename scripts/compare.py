@@ -10,8 +10,8 @@ warm-up calls per case; one line reports what the official Python SDK adds per
 call. Prints, per case, median and p90 latency of both, the ratio, REST calls per call, and the
 critical-path REST time of both (how long at least one Prefect request was in flight), our
 latency as a multiple of ours, and the reference's latency as a multiple of our REST path: the
-best ratio any server making our Prefect requests could reach; then throughput under a bounded concurrent load (official SDK
-clients) and the resident memory of each server.
+best ratio any server making our Prefect requests could reach; then throughput under a
+bounded concurrent load (official SDK clients) and the resident memory of each server.
 
     .venv/bin/python scripts/compare.py [--requests 40] [--warmup 5] [--clients 8] [--load-calls 200]
         [--runtime miniflare] [--upstream-delay-ms 0]
@@ -327,24 +327,23 @@ def latencies(servers: dict[str, str], proxy: CountingProxy, plan, requests: int
 async def sdk_overhead(url: str, requests: int) -> float:
     """Median `orientation` round trip through the official Python SDK minus the same through
     RpcSession: what the client library adds to every call."""
-    async def median_through_sdk() -> float:
-        async with Client(url, mode="legacy") as session:
-            await session.call_tool("orientation", {})
-            timings = []
-            for _ in range(requests):
-                started = time.perf_counter()
-                await session.call_tool("orientation", {})
-                timings.append((time.perf_counter() - started) * 1000)
+    async def median_ms(call) -> float:
+        await call()  # untimed
+        timings = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            await call()
+            timings.append((time.perf_counter() - started) * 1000)
         return statistics.median(timings)
 
-    session = RpcSession(url)
-    session.call_tool("orientation", {})
-    timings = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        session.call_tool("orientation", {})
-        timings.append((time.perf_counter() - started) * 1000)
-    return await median_through_sdk() - statistics.median(timings)
+    async with Client(url, mode="legacy") as sdk:
+        through_sdk = await median_ms(lambda: sdk.call_tool("orientation", {}))
+    minimal = RpcSession(url)
+
+    async def through_minimal() -> dict:
+        return minimal.call_tool("orientation", {})
+
+    return through_sdk - await median_ms(through_minimal)
 
 
 async def throughput(url: str, clients: int, calls: int) -> tuple[float, int]:
