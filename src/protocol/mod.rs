@@ -15,9 +15,9 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use rmcp::model::ErrorData;
 use serde_json::{Value, json};
 
-use crate::prefect::Fetch;
 use crate::settings::Settings;
 use crate::tools::toolsets::{self, Selection};
+use crate::upstream::Fetch;
 
 pub const MCP_PATH: &str = "/mcp";
 /// `/mcp/x/runs,events` is `/mcp` with `X-MCP-Toolsets: runs,events`, for clients that
