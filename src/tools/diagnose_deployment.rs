@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -21,11 +21,11 @@ use super::diagnosis::{
 };
 use super::get_deployments::describe_schedule;
 use super::limits::{TagLimitRecord, tag_limits};
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond, unique};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "diagnose_deployment";
 
 const DESCRIPTION: &str = "Check in one call whether a deployment's runs are created, start and \
 succeed. Give `deployment_id` (UUID) or `deployment_name` as \"<flow>/<deployment>\". Returns `verdict` \
@@ -175,9 +175,15 @@ impl RunRecord {
     }
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<DeploymentDiagnosis>>(NAME, "Diagnose Deployment", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "diagnose_deployment",
+    title: "Diagnose Deployment",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Diagnosis),
+    availability: Availability::Always,
+    guide: "diagnose_deployment (an id or \"<flow>/<deployment>\"): whether a deployment's runs get created and started, in one call: a verdict plus findings with evidence and the next step.",
+    definition: described::<Params, Envelope<DeploymentDiagnosis>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to diagnose deployment: ", fetch(ctx, params).await)

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -23,11 +23,11 @@ use super::diagnosis::{
 use super::get_flow_run_logs::level_name;
 use super::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use super::paging::SERVER_PAGE_MAX;
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond_or, unique};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "diagnose_flow_run";
 
 const DESCRIPTION: &str = "Explain in one call why a flow run failed, crashed, is Late, or is stuck \
 Pending or Running. Give the run's UUID as `flow_run_id`. Returns `verdict` (one line naming the most \
@@ -220,9 +220,15 @@ impl RunRecord {
     }
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<FlowRunDiagnosis>>(NAME, "Diagnose Flow Run", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "diagnose_flow_run",
+    title: "Diagnose Flow Run",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Diagnosis),
+    availability: Availability::Always,
+    guide: "diagnose_flow_run (a run's id): why a run failed, crashed or is Late or stuck, in one call: a verdict plus findings with evidence and the next step.",
+    definition: described::<Params, Envelope<FlowRunDiagnosis>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     let flow_run_id = params.flow_run_id.clone();

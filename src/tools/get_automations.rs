@@ -1,16 +1,16 @@
 //! `get_automations`: the workspace's automations, compact or in full detail by id.
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::args::{Filter, Limit, WorkspaceId};
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, respond};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_automations";
 
 const DESCRIPTION: &str = "List the automations of the Prefect workspace (event-driven rules: a trigger \
 plus actions), by name. By default each item is compact: id, name, description, enabled, tags, \
@@ -114,9 +114,15 @@ struct AutomationRecord {
     actions_on_resolve: Option<Vec<Map<String, Value>>>,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<Automations>>(NAME, "Get Automations", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_automations",
+    title: "Get Automations",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Events),
+    availability: Availability::Always,
+    guide: "get_automations: automations; 1 to 5 ids give full detail (trigger definitions and actions).",
+    definition: described::<Params, Envelope<Automations>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch automations: ", fetch(ctx, params).await)

@@ -1,7 +1,7 @@
 //! `get_dashboard`: run counts, work-pool status and every concurrency limit at a glance.
 
 use futures::try_join;
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -10,11 +10,11 @@ use time::Duration;
 
 use super::args::WorkspaceId;
 use super::limits::GlobalLimitRecord;
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond};
 use crate::prefect::PrefectClient;
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_dashboard";
 
 const DESCRIPTION: &str = "One-call overview of the Prefect workspace, for spotting trouble and \
 diagnosing delayed runs. `flow_runs` gives exact counts: `running` (state RUNNING), `pending` (PENDING \
@@ -111,9 +111,15 @@ struct WorkQueueRecord {
     active_slots: Option<i64>,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<Dashboard>>(NAME, "Get Dashboard", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_dashboard",
+    title: "Get Dashboard",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Overview),
+    availability: Availability::Always,
+    guide: "get_dashboard: one-call overview: run counts, work pools, every concurrency limit and who is at it.",
+    definition: described::<Params, Envelope<Dashboard>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch dashboard: ", fetch(ctx, params).await)

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -13,11 +13,11 @@ use super::flow_names::FlowNames;
 use super::limits::{self, TagLimitRecord};
 use super::paging::{Listing, SERVER_PAGE_MAX};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond, unique};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_deployments";
 
 const DESCRIPTION: &str = "List deployments (a flow made runnable: schedules, work pool and queue, \
 concurrency settings), by name. Each item has its flow's name, `slug` (\"<flow>/<deployment>\"), \
@@ -236,9 +236,15 @@ struct RunRecord {
 
 const LISTING: Listing = Listing { path: "deployments/filter", key: "deployments", sort: Some("NAME_ASC") };
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<Deployments>>(NAME, "Get Deployments", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_deployments",
+    title: "Get Deployments",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Deployments),
+    availability: Availability::Always,
+    guide: "get_deployments: deployments (schedules, work pool and queue, concurrency); 1 to 5 ids in `filter.id.any_` give full detail (parameters, recent runs, diagnostic hints).",
+    definition: described::<Params, Envelope<Deployments>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch deployments: ", fetch(ctx, params).await)

@@ -1,7 +1,7 @@
 //! `get_flow_run_logs`: the log lines of one flow run, oldest first.
 
 use futures::future::try_join_all;
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use super::args::{Limit, WorkspaceId};
 use super::paging::SERVER_PAGE_MAX;
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond_or};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_flow_run_logs";
 
 const DESCRIPTION: &str = "Read the log lines of one flow run (its own and its task runs' logs), oldest \
 first, each with timestamp, numeric level and level name (DEBUG, INFO, WARNING, ERROR, CRITICAL), \
@@ -71,9 +71,15 @@ struct LogRecord {
     name: Option<String>,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<FlowRunLogs>>(NAME, "Get Flow Run Logs", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_flow_run_logs",
+    title: "Get Flow Run Logs",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Runs),
+    availability: Availability::Always,
+    guide: "get_flow_run_logs: a run's logs, oldest first, up to 1000 lines.",
+    definition: described::<Params, Envelope<FlowRunLogs>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     let (flow_run_id, limit) = (params.flow_run_id.clone(), params.limit.get());

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -11,12 +11,12 @@ use serde_json::{Map, Value, json};
 use super::args::{Filter, Limit, WorkspaceId};
 use super::flow_names::FlowNames;
 use super::paging::Listing;
+use super::registry::{Availability, ToolInfo, described};
 use super::runs::{RunState, duration};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond, unique};
 use crate::prefect::PrefectClient;
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_flow_runs";
 
 const DESCRIPTION: &str = "List flow runs (executions of flows), most recent first: runs that started \
 are ordered by start time, runs that have not started by their scheduled time, so upcoming scheduled \
@@ -155,9 +155,15 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Ve
 
 const LISTING: Listing = Listing { path: "flow_runs/filter", key: "flow_runs", sort: Some("START_TIME_DESC") };
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<FlowRuns>>(NAME, "Get Flow Runs", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_flow_runs",
+    title: "Get Flow Runs",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Runs),
+    availability: Availability::Always,
+    guide: "get_flow_runs: flow runs, most recent first; 1 to 5 ids give full detail (parameters, deployment and work pool).",
+    definition: described::<Params, Envelope<FlowRuns>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch flow runs: ", fetch(ctx, params).await)

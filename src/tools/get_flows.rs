@@ -1,16 +1,16 @@
 //! `get_flows`: the flows registered in the workspace.
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_flows";
 
 const DESCRIPTION: &str = "List the flows registered in the Prefect workspace, by name. A flow is the \
 Python function; its deployments and runs are separate objects. Optional `filter` uses Prefect's flow \
@@ -63,9 +63,15 @@ struct FlowRecord {
 
 const LISTING: Listing = Listing { path: "flows/filter", key: "flows", sort: Some("NAME_ASC") };
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<Flows>>(NAME, "Get Flows", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_flows",
+    title: "Get Flows",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Deployments),
+    availability: Availability::Always,
+    guide: "get_flows: the flows registered in the workspace.",
+    definition: described::<Params, Envelope<Flows>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch flows: ", fetch(ctx, params).await)

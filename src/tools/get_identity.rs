@@ -1,16 +1,16 @@
 //! `get_identity`: which Prefect API this connection talks to, and as whom.
 
 use futures::try_join;
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::args::WorkspaceId;
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, respond};
 use crate::prefect::{CloudWorkspace, PrefectClient, PrefectError};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_identity";
 
 const DESCRIPTION: &str = "Show which Prefect API this connection uses and who you are there. On a \
 self-hosted Prefect server: the API URL and the server's Prefect release. On Prefect Cloud: the account, \
@@ -101,9 +101,15 @@ struct Workspace {
     description: Option<String>,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<IdentityData>>(NAME, "Get Identity", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_identity",
+    title: "Get Identity",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Overview),
+    availability: Availability::Always,
+    guide: "get_identity: which Prefect server or Cloud workspace this connection uses, its version, and who you are there.",
+    definition: described::<Params, Envelope<IdentityData>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch identity: ", fetch(ctx, params).await)

@@ -1,17 +1,17 @@
 //! `get_task_runs`: task runs (the steps inside flow runs), latest scheduled first.
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
+use super::registry::{Availability, ToolInfo, described};
 use super::runs::{RunState, duration};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_task_runs";
 
 const DESCRIPTION: &str = "List task runs (the individual task executions inside flow runs), latest \
 expected start first, with state type/name/message, timestamps, duration in seconds, tags, cache key \
@@ -109,9 +109,15 @@ struct RetryPolicy {
 
 const LISTING: Listing = Listing { path: "task_runs/filter", key: "task_runs", sort: Some("EXPECTED_START_TIME_DESC") };
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<TaskRuns>>(NAME, "Get Task Runs", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_task_runs",
+    title: "Get Task Runs",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Runs),
+    availability: Availability::Always,
+    guide: "get_task_runs: the task runs inside flow runs, filterable by flow_run_id.",
+    definition: described::<Params, Envelope<TaskRuns>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch task runs: ", fetch(ctx, params).await)

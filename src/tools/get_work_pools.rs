@@ -1,7 +1,7 @@
 //! `get_work_pools`: the work pools, compact by default, with queues, ONLINE workers and
 //! hints when the filter names 1–5 pool ids.
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -9,10 +9,10 @@ use serde_json::json;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, respond};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_work_pools";
 
 const DESCRIPTION: &str = "List the work pools that workers poll for flow runs, by name: type, status \
 (READY when an ONLINE worker polls it, NOT_READY, PAUSED), paused flag and pool concurrency limit. When \
@@ -55,9 +55,15 @@ pub struct WorkPools {
 
 const LISTING: Listing = Listing { path: "work_pools/filter", key: "work_pools", sort: None };
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<WorkPools>>(NAME, "Get Work Pools", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_work_pools",
+    title: "Get Work Pools",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Infrastructure),
+    availability: Availability::Always,
+    guide: "get_work_pools: work pools; 1 to 5 ids give full detail (work queues and workers).",
+    definition: described::<Params, Envelope<WorkPools>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch work pools: ", fetch(ctx, params).await)

@@ -2,7 +2,7 @@
 
 use std::cell::OnceCell;
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -11,11 +11,11 @@ use time::Duration;
 use url::Url;
 
 use super::args::{Limit, WorkspaceId};
+use super::registry::{Availability, ToolInfo, described};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond};
 use crate::prefect::PrefectClient;
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "read_events";
 
 const DESCRIPTION: &str = "Read Prefect events (state changes of flow runs, task runs, deployments, work \
 pools and queues, workers, automations, and custom events), newest first. Without time bounds it covers \
@@ -130,9 +130,15 @@ fn validated_state(payload: Option<&RawValue>) -> Option<Value> {
     serde_json::from_str::<Fields>(payload?.get()).ok()?.validated_state
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<Events>>(NAME, "Read Events", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "read_events",
+    title: "Read Events",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Events),
+    availability: Availability::Always,
+    guide: "read_events: the event feed (last hour by default), filterable by event-type prefix and time range.",
+    definition: described::<Params, Envelope<Events>>,
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch events: ", fetch(ctx, params).await)
