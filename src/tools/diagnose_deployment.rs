@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::ToolError;
 use super::args::WorkspaceId;
 use super::diagnosis::{
     DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, SlotScope,
@@ -21,7 +22,7 @@ use super::diagnosis::{
 };
 use super::get_deployments::describe_schedule;
 use super::limits::{TagLimitRecord, tag_limits};
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond, unique};
 use crate::prefect::{PrefectClient, PrefectError};
@@ -182,7 +183,7 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Diagnosis),
     availability: Availability::Always,
     guide: "diagnose_deployment (an id or \"<flow>/<deployment>\"): whether a deployment's runs get created and started, in one call: a verdict plus findings with evidence and the next step.",
-    definition: described::<Params, Envelope<DeploymentDiagnosis>>,
+    types: ToolTypes::of::<Params, Envelope<DeploymentDiagnosis>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
@@ -195,26 +196,26 @@ enum Wanted {
     Name { flow: String, deployment: String },
 }
 
-fn wanted(params: &Params) -> Result<Wanted, String> {
+fn wanted(params: &Params) -> Result<Wanted, ToolError> {
+    let invalid = |reason: String| Err(ToolError::InvalidArguments(reason));
     match (&params.deployment_id, &params.deployment_name) {
         (Some(id), None) => Ok(Wanted::Id(parse_id(id, "deployment_id", "get_deployments")?)),
         (None, Some(name)) => match name.trim().split_once('/') {
             Some((flow, deployment)) if !flow.is_empty() && !deployment.is_empty() && !deployment.contains('/') => {
                 Ok(Wanted::Name { flow: flow.to_owned(), deployment: deployment.to_owned() })
             }
-            _ => Err(format!(
+            _ => invalid(format!(
                 "deployment_name {name:?} is not \"<flow>/<deployment>\"; get_deployments shows each deployment's slug"
             )),
         },
-        (Some(_), Some(_)) => Err("give either deployment_id or deployment_name, not both".into()),
-        (None, None) => Err("give deployment_id (UUID) or deployment_name (\"<flow>/<deployment>\")".into()),
+        (Some(_), Some(_)) => invalid("give either deployment_id or deployment_name, not both".into()),
+        (None, None) => invalid("give deployment_id (UUID) or deployment_name (\"<flow>/<deployment>\")".into()),
     }
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<DeploymentDiagnosis, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<DeploymentDiagnosis, ToolError> {
     let wanted = wanted(&params)?;
     let prefect = ctx.prefect(params.workspace_id)?;
-    let text = |e: PrefectError| e.to_string();
     let (body, missing) = match &wanted {
         Wanted::Id(id) => (
             json!({"deployments": {"id": {"any_": [id]}}, "limit": 1, "offset": 0}),
@@ -228,16 +229,15 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
     };
     let deployment = prefect
         .post::<Vec<DeploymentRecord>, _>("deployments/filter", &body)
-        .await
-        .map_err(text)?
+        .await?
         .into_iter()
         .next()
-        .ok_or_else(|| format!("{missing}; get_deployments lists the existing deployments"))?;
+        .ok_or_else(|| ToolError::NotFound(format!("{missing}; get_deployments lists the existing deployments")))?;
     let known_flow = match &wanted {
         Wanted::Name { flow, .. } => Some(flow.clone()),
         Wanted::Id(_) => None,
     };
-    let mut reads = read_context(&prefect, ctx.now, &deployment, known_flow).await.map_err(text)?;
+    let mut reads = read_context(&prefect, ctx.now, &deployment, known_flow).await?;
     // Last round, only when a tag limit of the deployment or its pool's or queue's limit is
     // full: who holds the slots.
     let slots: Vec<&str> =
@@ -248,8 +248,8 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
             None => Ok(()),
         }
     });
-    let holders = holders.map_err(text)?;
-    pool_holders.map_err(text)?;
+    let holders = holders?;
+    pool_holders?;
     let slug = slug(reads.flow_name.as_deref(), &deployment.name);
     let mut findings = findings(ctx.now, &deployment, &slug, &reads, &holders);
     let healthy = healthy_verdict(&reads);

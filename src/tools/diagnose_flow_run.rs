@@ -14,6 +14,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::ToolError;
 use super::args::WorkspaceId;
 use super::diagnosis::{
     DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, SlotScope, clip,
@@ -23,7 +24,7 @@ use super::diagnosis::{
 use super::get_flow_run_logs::level_name;
 use super::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use super::paging::SERVER_PAGE_MAX;
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond_or, unique};
 use crate::prefect::{PrefectClient, PrefectError};
@@ -227,7 +228,7 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Diagnosis),
     availability: Availability::Always,
     guide: "diagnose_flow_run (a run's id): why a run failed, crashed or is Late or stuck, in one call: a verdict plus findings with evidence and the next step.",
-    definition: described::<Params, Envelope<FlowRunDiagnosis>>,
+    types: ToolTypes::of::<Params, Envelope<FlowRunDiagnosis>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
@@ -252,16 +253,14 @@ struct Reads {
     global_limits: Vec<GlobalLimitRecord>,
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunDiagnosis, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunDiagnosis, ToolError> {
     let id = parse_id(&params.flow_run_id, "flow_run_id", "get_flow_runs")?;
     let prefect = ctx.prefect(params.workspace_id)?;
-    let text = |e: PrefectError| e.to_string();
-    let run: RunRecord = read_one(&prefect, "flow_runs", "id", &id)
-        .await
-        .map_err(text)?
-        .ok_or_else(|| format!("flow run {id} not found; get_flow_runs lists the existing runs"))?;
+    let run: RunRecord = read_one(&prefect, "flow_runs", "id", &id).await?.ok_or_else(|| {
+        ToolError::NotFound(format!("flow run {id} not found; get_flow_runs lists the existing runs"))
+    })?;
     let phase = run.phase();
-    let mut reads = read_context(&prefect, &run, phase).await.map_err(text)?;
+    let mut reads = read_context(&prefect, &run, phase).await?;
     let slug = reads.deployment.as_ref().map(|d| slug(reads.flow_name.as_deref(), &d.name));
 
     // Round 3: who holds the full limits that matter here.
@@ -282,8 +281,8 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
             }
         },
     );
-    pool_holders.map_err(text)?;
-    let (task_holders, run_holders) = (task_holders.map_err(text)?, run_holders.map_err(text)?);
+    pool_holders?;
+    let (task_holders, run_holders) = (task_holders?, run_holders?);
 
     let mut findings = Vec::new();
     match phase {

@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::format;
 use super::limits::GlobalLimitRecord;
 use super::paging::SERVER_PAGE_MAX;
 use super::pools::{PoolRecord, path_segment};
+use super::{ToolError, format};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -102,10 +102,10 @@ fn headline(kind: &str) -> &'static str {
 }
 
 /// The UUID in `raw`, or an error naming the argument and the tool that lists valid ids.
-pub fn parse_id(raw: &str, argument: &str, lister: &str) -> Result<String, String> {
-    Uuid::parse_str(raw.trim())
-        .map(|id| id.to_string())
-        .map_err(|_| format!("invalid UUID {raw:?} for {argument}; pass an id as {lister} lists it"))
+pub fn parse_id(raw: &str, argument: &str, lister: &str) -> Result<String, ToolError> {
+    Uuid::parse_str(raw.trim()).map(|id| id.to_string()).map_err(|_| {
+        ToolError::InvalidArguments(format!("invalid UUID {raw:?} for {argument}; pass an id as {lister} lists it"))
+    })
 }
 
 /// Whole minutes from `raw` to `now` (negative when `raw` is later).
@@ -764,7 +764,7 @@ mod tests {
         assert_eq!(kinds(&saturated_globals(&limits)), ["global_concurrency_saturated"]);
         assert_eq!(clip("abcdef", 3), "abc… [3 more chars]");
         assert_eq!(
-            parse_id("nope", "flow_run_id", "get_flow_runs").unwrap_err(),
+            parse_id("nope", "flow_run_id", "get_flow_runs").unwrap_err().to_string(),
             "invalid UUID \"nope\" for flow_run_id; pass an id as get_flow_runs lists it"
         );
         let now = time::macros::datetime!(2026-11-27 12:00 UTC);

@@ -18,7 +18,7 @@ use time::Duration;
 use url::Url;
 
 use super::args::Limit;
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{AnyObject, ToolContext};
 use crate::upstream::{Fetch, FetchError, UpstreamResponse};
@@ -72,7 +72,7 @@ pub const SEARCH: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Docs),
     availability: Availability::DocsConfigured,
     guide: "docs_search_prefect: Prefect's documentation, for how Prefect works or should be used.",
-    definition: described::<SearchParams, AnyObject>,
+    types: ToolTypes::of::<SearchParams, AnyObject>(),
 };
 
 pub const RELEASE_NOTES: ToolInfo = ToolInfo {
@@ -82,7 +82,7 @@ pub const RELEASE_NOTES: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Docs),
     availability: Availability::DocsConfigured,
     guide: "docs_get_release_notes: what changed, was fixed or was deprecated in a Prefect release.",
-    definition: described::<ReleaseNotesParams, AnyObject>,
+    types: ToolTypes::of::<ReleaseNotesParams, AnyObject>(),
 };
 
 pub async fn search<F: Fetch>(ctx: &ToolContext<'_, F>, params: SearchParams) -> CallToolResult {
@@ -467,7 +467,7 @@ mod tests {
 
     #[test]
     fn schemas_match_the_remote_tools() {
-        let tools = [(SEARCH.definition)(&SEARCH), (RELEASE_NOTES.definition)(&RELEASE_NOTES)];
+        let tools = [(SEARCH.types.definition)(&SEARCH), (RELEASE_NOTES.types.definition)(&RELEASE_NOTES)];
         let search = &tools[0].input_schema;
         assert_eq!(search["required"], json!(["query"]));
         assert_eq!(search["properties"]["top_k"]["anyOf"][0], json!({"type": "integer", "minimum": 1, "maximum": 20}));

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, respond};
 use crate::upstream::Fetch;
@@ -121,7 +122,7 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Events),
     availability: Availability::Always,
     guide: "get_automations: automations; 1 to 5 ids give full detail (trigger definitions and actions).",
-    definition: described::<Params, Envelope<Automations>>,
+    types: ToolTypes::of::<Params, Envelope<Automations>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
@@ -134,7 +135,7 @@ fn texts(filter: &Map<String, Value>, field: &str, operator: &str) -> Option<Vec
     Some(items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Automations, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Automations, ToolError> {
     let filter = params.filter.map(|f| f.0).unwrap_or_default();
     filter::validate(&filter, &filter::AUTOMATION_FILTER)?;
     let ids = texts(&filter, "id", "any_")
@@ -142,10 +143,10 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Aut
             ids.iter()
                 .map(|id| {
                     Uuid::parse_str(id.trim()).map(|uuid| uuid.to_string()).map_err(|_| {
-                        format!(
+                        ToolError::InvalidArguments(format!(
                             "Invalid automation ID '{id}' - IDs must be valid UUIDs. If you have an automation name, \
                              use filter={{'name': {{'any_': ['{id}']}}}} instead."
-                        )
+                        ))
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -177,7 +178,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Aut
     for _ in 0..MAX_PAGES {
         let body =
             json!({"automations": server_filter, "sort": "NAME_ASC", "limit": page_size, "offset": records.len()});
-        let page: Vec<AutomationRecord> = prefect.post("automations/filter", &body).await.map_err(|e| e.to_string())?;
+        let page: Vec<AutomationRecord> = prefect.post("automations/filter", &body).await?;
         let full = page.len() == page_size;
         records.extend(page);
         if !full {

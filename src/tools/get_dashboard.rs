@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::Duration;
 
+use super::ToolError;
 use super::args::WorkspaceId;
 use super::limits::GlobalLimitRecord;
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond};
 use crate::prefect::PrefectClient;
@@ -118,7 +119,7 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Overview),
     availability: Availability::Always,
     guide: "get_dashboard: one-call overview: run counts, work pools, every concurrency limit and who is at it.",
-    definition: described::<Params, Envelope<Dashboard>>,
+    types: ToolTypes::of::<Params, Envelope<Dashboard>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
@@ -129,11 +130,11 @@ async fn post<F: Fetch, T: DeserializeOwned>(
     prefect: &PrefectClient<'_, F>,
     path: &str,
     body: Value,
-) -> Result<T, String> {
-    prefect.post(path, &body).await.map_err(|e| e.to_string())
+) -> Result<T, ToolError> {
+    Ok(prefect.post(path, &body).await?)
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dashboard, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dashboard, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let since = format::datetime(ctx.now - HOUR);
     let count = |states: &[&str], recent: bool| {
@@ -213,7 +214,7 @@ async fn more_pages<G: Fetch, T: DeserializeOwned>(
     path: &str,
     rows: &mut Vec<T>,
     budget: &mut usize,
-) -> Result<bool, String> {
+) -> Result<bool, ToolError> {
     while !rows.is_empty() && rows.len().is_multiple_of(PAGE_SIZE) {
         if *budget == 0 {
             return Ok(false);

@@ -8,12 +8,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::flow_names::FlowNames;
 use super::limits::{self, TagLimitRecord};
 use super::paging::{Listing, SERVER_PAGE_MAX};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond, unique};
 use crate::prefect::{PrefectClient, PrefectError};
@@ -243,18 +244,17 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Deployments),
     availability: Availability::Always,
     guide: "get_deployments: deployments (schedules, work pool and queue, concurrency); 1 to 5 ids in `filter.id.any_` give full detail (parameters, recent runs, diagnostic hints).",
-    definition: described::<Params, Envelope<Deployments>>,
+    types: ToolTypes::of::<Params, Envelope<Deployments>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch deployments: ", fetch(ctx, params).await)
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Deployments, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Deployments, ToolError> {
     let filter = filter::checked(params.filter, &filter::DEPLOYMENT_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
-    let text = |e: PrefectError| e.to_string();
 
     // Round 1: the deployments, the tag limits and the flows of matching deployments do not
     // depend on each other.
@@ -263,8 +263,8 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
         limits::tag_limits(&prefect),
         FlowNames::of_matching(&prefect, "deployments", filter.as_ref()),
     );
-    let (records, truncated) = page.map_err(text)?;
-    let tag_limits = tag_limits.map_err(text)?;
+    let (records, truncated) = page?;
+    let tag_limits = tag_limits?;
 
     // Round 2, when needed: flow names the first page missed, and in detail mode recent
     // runs and work pools.
@@ -272,8 +272,8 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dep
     let (flows, extra) = futures::join!(async { flows?.covering(&prefect, &flow_ids).await }, async {
         if detail { Some(read_details(&prefect, &records).await) } else { None }
     });
-    let flow_names = flows.map_err(text)?;
-    let mut extra = extra.transpose().map_err(text)?;
+    let flow_names = flows?;
+    let mut extra = extra.transpose()?;
 
     let deployments: Vec<Deployment> = records
         .into_iter()

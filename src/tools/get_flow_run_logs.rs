@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::ToolError;
 use super::args::{Limit, WorkspaceId};
 use super::paging::SERVER_PAGE_MAX;
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond_or};
 use crate::prefect::{PrefectClient, PrefectError};
@@ -40,7 +41,7 @@ pub struct Params {
     pub workspace_id: Option<WorkspaceId>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Default, Serialize, JsonSchema)]
 pub struct FlowRunLogs {
     /// The id as given.
     pub flow_run_id: String,
@@ -78,7 +79,7 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Runs),
     availability: Availability::Always,
     guide: "get_flow_run_logs: a run's logs, oldest first, up to 1000 lines.",
-    definition: described::<Params, Envelope<FlowRunLogs>>,
+    types: ToolTypes::of::<Params, Envelope<FlowRunLogs>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
@@ -91,18 +92,18 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
     })
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunLogs, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunLogs, ToolError> {
     let id = Uuid::parse_str(params.flow_run_id.trim()).map_err(|_| {
-        format!(
+        ToolError::InvalidArguments(format!(
             "invalid UUID {:?} for flow_run_id; pass a flow run's id (get_flow_runs lists them)",
             params.flow_run_id
-        )
+        ))
     })?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
     let query = json!({"logs": {"flow_run_id": {"any_": [id.to_string()]}}, "sort": "TIMESTAMP_ASC"});
     // One extra row tells whether the run has more lines.
-    let mut records = earliest_lines(&prefect, &query, limit + 1).await.map_err(|e| e.to_string())?;
+    let mut records = earliest_lines(&prefect, &query, limit + 1).await?;
     let truncated = records.len() > limit;
     records.truncate(limit);
     let logs = records

@@ -8,10 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::flow_names::FlowNames;
 use super::paging::Listing;
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::runs::{RunState, duration};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond, unique};
@@ -162,14 +163,14 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Runs),
     availability: Availability::Always,
     guide: "get_flow_runs: flow runs, most recent first; 1 to 5 ids give full detail (parameters, deployment and work pool).",
-    definition: described::<Params, Envelope<FlowRuns>>,
+    types: ToolTypes::of::<Params, Envelope<FlowRuns>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch flow runs: ", fetch(ctx, params).await)
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRuns, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRuns, ToolError> {
     let filter = filter::checked(params.filter, &filter::FLOW_RUN_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
@@ -178,7 +179,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         LISTING.first_page::<FlowRunRecord, _>(&prefect, filter.clone(), params.limit.get() as usize),
         FlowNames::of_matching(&prefect, "flow_runs", filter.as_ref()),
     );
-    let (runs, truncated) = page.map_err(|e| e.to_string())?;
+    let (runs, truncated) = page?;
 
     // Names and summaries of what the runs refer to, one request per kind, concurrently.
     let flow_ids = unique(runs.iter().filter_map(|r| r.flow_id.as_deref()));
@@ -194,8 +195,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         async { flows?.covering(&prefect, &flow_ids).await },
         lookup::<DeploymentInfo, _>(&prefect, "deployments", "id", &deployment_ids),
         lookup::<WorkPoolInfo, _>(&prefect, "work_pools", "name", &pool_names),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let deployments: HashMap<String, DeploymentInfo> = deployments.into_iter().map(|d| (d.id.clone(), d)).collect();
     let pools: HashMap<String, WorkPoolInfo> = pools.into_iter().map(|p| (p.name.clone(), p)).collect();
 

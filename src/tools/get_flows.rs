@@ -5,9 +5,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond};
 use crate::upstream::Fetch;
@@ -70,18 +71,18 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Deployments),
     availability: Availability::Always,
     guide: "get_flows: the flows registered in the workspace.",
-    definition: described::<Params, Envelope<Flows>>,
+    types: ToolTypes::of::<Params, Envelope<Flows>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch flows: ", fetch(ctx, params).await)
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flows, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flows, ToolError> {
     let filter = filter::checked(params.filter, &filter::FLOW_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let (records, truncated): (Vec<FlowRecord>, bool) =
-        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let flows: Vec<FlowSummary> = records
         .into_iter()
         .map(|flow| FlowSummary {

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use super::ToolContext;
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use crate::upstream::Fetch;
 use rmcp::model::CallToolResult;
@@ -69,7 +69,7 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Events),
     availability: Availability::Always,
     guide: "get_object_schema: the JSON schema of Prefect automations, for reading or drafting one.",
-    definition: described::<Params, super::AnyObject>,
+    types: ToolTypes::of::<Params, super::AnyObject>(),
 };
 
 pub async fn call<F: Fetch>(_: &ToolContext<'_, F>, params: Params) -> CallToolResult {
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn declares_a_const_input_and_an_open_output() {
-        let tool = (super::TOOL.definition)(&super::TOOL);
+        let tool = (super::TOOL.types.definition)(&super::TOOL);
         assert_eq!(tool.input_schema["properties"]["object_type"]["const"], json!("automation"));
         assert_eq!(tool.input_schema["required"], json!(["object_type"]));
         let output = tool.output_schema.unwrap();

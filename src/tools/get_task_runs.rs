@@ -5,9 +5,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::runs::{RunState, duration};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond};
@@ -116,18 +117,18 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Runs),
     availability: Availability::Always,
     guide: "get_task_runs: the task runs inside flow runs, filterable by flow_run_id.",
-    definition: described::<Params, Envelope<TaskRuns>>,
+    types: ToolTypes::of::<Params, Envelope<TaskRuns>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch task runs: ", fetch(ctx, params).await)
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<TaskRuns, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<TaskRuns, ToolError> {
     let filter = filter::checked(params.filter, &filter::TASK_RUN_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let (records, truncated): (Vec<TaskRunRecord>, bool) =
-        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let task_runs: Vec<TaskRunDetail> = records
         .into_iter()
         .map(|task| TaskRunDetail {

@@ -6,10 +6,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, respond};
 use crate::upstream::Fetch;
@@ -62,19 +63,19 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Infrastructure),
     availability: Availability::Always,
     guide: "get_work_pools: work pools; 1 to 5 ids give full detail (work queues and workers).",
-    definition: described::<Params, Envelope<WorkPools>>,
+    types: ToolTypes::of::<Params, Envelope<WorkPools>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch work pools: ", fetch(ctx, params).await)
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<WorkPools, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<WorkPools, ToolError> {
     let filter = filter::checked(params.filter, &filter::WORK_POOL_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
     let (records, truncated): (Vec<PoolRecord>, bool) =
-        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let work_pools = if detail {
         let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
         let extras = fetch_all_extras(&prefect, &names).await;
@@ -83,8 +84,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Wor
             .cloned()
             .zip(extras)
             .map(|(record, extras)| extras.map(|extras| WorkPool::detailed(record, extras)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?
+            .collect::<Result<Vec<_>, _>>()?
     } else {
         records.into_iter().map(WorkPool::compact).collect()
     };

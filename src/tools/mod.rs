@@ -18,7 +18,9 @@ pub mod pools;
 pub mod runs;
 pub mod toolsets;
 
+mod error;
 mod registry;
+pub use error::ToolError;
 pub use registry::{call, definitions, generate_definitions};
 
 mod diagnose_deployment;
@@ -108,15 +110,15 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
 
     /// A Prefect client for this call; `workspace_id` switches to another workspace of the
     /// same Prefect Cloud account, with the same API key.
-    pub fn prefect(&self, workspace_id: Option<WorkspaceId>) -> Result<PrefectClient<'_, Counted<'a, F>>, String> {
-        let mut credentials = self.credentials.clone().map_err(|e| e.to_string())?;
+    pub fn prefect(&self, workspace_id: Option<WorkspaceId>) -> Result<PrefectClient<'_, Counted<'a, F>>, ToolError> {
+        let mut credentials = self.credentials.clone()?;
         if let Some(WorkspaceId(id)) = workspace_id {
             let cloud = CloudWorkspace::from_api_url(&credentials.api_url).ok_or_else(|| {
-                format!(
+                ToolError::NotApplicable(format!(
                     "workspace_id only applies to Prefect Cloud, but the API URL {} is not a Cloud workspace URL \
                      (…/accounts/<account>/workspaces/<workspace>); call again without workspace_id",
                     credentials.api_url
-                )
+                ))
             })?;
             credentials.api_url = cloud.workspace_api_url(&id.to_string());
         }
@@ -125,13 +127,15 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
 }
 
 /// Prefect Cloud's account-level endpoints need an API key; never send them anything else.
-fn require_cloud_api_key<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<(), String> {
+fn require_cloud_api_key<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<(), ToolError> {
     if prefect.has_api_key() {
         return Ok(());
     }
-    Err("Prefect Cloud needs an API key: send the X-Prefect-Api-Key header (or set the PREFECT_API_KEY \
+    Err(ToolError::Credentials(
+        "Prefect Cloud needs an API key: send the X-Prefect-Api-Key header (or set the PREFECT_API_KEY \
          secret) together with the Cloud workspace URL"
-        .into())
+            .into(),
+    ))
 }
 
 /// Output type of the tools whose result is an arbitrary JSON object.
@@ -152,6 +156,8 @@ impl JsonSchema for AnyObject {
     }
 }
 
+impl registry::ToolOutput for AnyObject {}
+
 /// The result envelope shared by the Prefect-backed tools.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Envelope<T> {
@@ -159,6 +165,13 @@ pub struct Envelope<T> {
     #[serde(flatten)]
     pub data: T,
     pub error: Option<String>,
+}
+
+/// Refused arguments get the failure envelope like any other failure.
+impl<T: Serialize + Default + JsonSchema + 'static> registry::ToolOutput for Envelope<T> {
+    fn refusal(error: ToolError) -> CallToolResult {
+        respond::<T>("", Err(error))
+    }
 }
 
 /// The items' first occurrences, in order: the distinct ids or names to look up.
@@ -169,14 +182,14 @@ fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 
 /// Wraps a tool outcome in its envelope; `prefix` says what failed, e.g.
 /// "Failed to fetch flows: ".
-fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, String>) -> CallToolResult {
+fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, ToolError>) -> CallToolResult {
     respond_or(prefix, outcome, T::default)
 }
 
 /// [`respond`] for envelopes whose failure form is not `T::default()` (e.g. it echoes arguments).
 fn respond_or<T: Serialize>(
     prefix: &str,
-    outcome: Result<T, String>,
+    outcome: Result<T, ToolError>,
     on_failure: impl FnOnce() -> T,
 ) -> CallToolResult {
     let (envelope, failed) = match outcome {
@@ -332,6 +345,19 @@ mod tests {
         let result = run(&ctx, "get_flows", json!({"limit": 0}));
         assert_eq!(result.is_error, Some(true));
         assert!(text(&result).contains("limit: expected an integer from 1 to 200, got 0"), "{}", text(&result));
+        // The response contract's failure envelope, like every other failure of the tool.
+        let envelope = structured(&result);
+        assert_eq!(
+            (&envelope["success"], &envelope["flows"], &envelope["count"]),
+            (&json!(false), &json!([]), &json!(0))
+        );
+        let error = envelope["error"].as_str().unwrap();
+        assert!(error.starts_with("Invalid arguments for tool get_flows: limit: expected an integer"), "{error}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text(&result)).unwrap(), *envelope);
+        // Tools without an envelope answer in plain text.
+        let result = run(&ctx, "get_object_schema", json!({"object_type": "flow"}));
+        assert_eq!((result.is_error, &result.structured_content), (Some(true), &None));
+        assert!(text(&result).starts_with("Invalid arguments for tool get_object_schema: "), "{}", text(&result));
         assert_eq!(ctx.upstream_requests(), 0);
     }
 

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ToolContext;
-use super::registry::{Availability, TOOLS, ToolInfo, described};
+use super::registry::{Availability, TOOLS, ToolInfo, ToolOutput, ToolTypes};
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "Start here. Explains what this Prefect server offers, which tool answers which \
@@ -77,6 +77,8 @@ pub struct Output {
     pub result: String,
 }
 
+impl ToolOutput for Output {}
+
 pub const TOOL: ToolInfo = ToolInfo {
     name: "orientation",
     title: "Orientation",
@@ -84,7 +86,7 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: None,
     availability: Availability::Always,
     guide: "",
-    definition: described::<Params, Output>,
+    types: ToolTypes::of::<Params, Output>(),
 };
 
 /// The text is the answer: structured `{result}` for clients that read JSON, the bare

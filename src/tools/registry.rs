@@ -6,12 +6,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 use super::toolsets::Toolset;
-use super::{ToolContext, args};
+use super::{ToolContext, ToolError, args};
 use crate::upstream::Fetch;
 
 /// When a tool is listed for a request.
@@ -36,8 +36,31 @@ pub struct ToolInfo {
     pub availability: Availability,
     /// `orientation`'s line about the tool; empty for none.
     pub guide: &'static str,
-    /// The definition with the schemas of the parameter and output types, [`described::<P, O>`].
+    /// What follows from the parameter and output types.
+    pub types: ToolTypes,
+}
+
+/// The parts of a tool that its parameter and output types decide.
+pub struct ToolTypes {
+    /// The definition, with the schemas of both types.
     pub definition: fn(&ToolInfo) -> Tool,
+    /// The result of a call whose arguments were refused before it ran.
+    refusal: fn(ToolError) -> CallToolResult,
+}
+
+impl ToolTypes {
+    pub const fn of<P: JsonSchema + 'static, O: ToolOutput>() -> Self {
+        ToolTypes { definition: described::<P, O>, refusal: O::refusal }
+    }
+}
+
+/// A tool's result type.
+pub trait ToolOutput: JsonSchema + 'static {
+    /// The result of a failed call: by default an `isError` text, which tools whose result
+    /// has a failure form (the envelope) replace with that form.
+    fn refusal(error: ToolError) -> CallToolResult {
+        CallToolResult::error(vec![ContentBlock::text(error.to_string())])
+    }
 }
 
 impl ToolInfo {
@@ -53,7 +76,7 @@ impl ToolInfo {
 }
 
 /// The read-only definition of a tool whose parameters are `P` and whose result is `O`.
-pub fn described<P: JsonSchema + 'static, O: JsonSchema + 'static>(info: &ToolInfo) -> Tool {
+fn described<P: JsonSchema + 'static, O: JsonSchema + 'static>(info: &ToolInfo) -> Tool {
     let mut tool = Tool::new(info.name, info.description, Arc::new(JsonObject::new()))
         .with_input_schema::<P>()
         .with_output_schema::<O>()
@@ -105,7 +128,7 @@ macro_rules! registry {
             arguments: Option<JsonObject>,
         ) -> Option<CallToolResult> {
             $(if name == $info.name {
-                return Some(invoke(name, arguments, |p| $handler(ctx, p)).await);
+                return Some(invoke(&$info, arguments, |p| $handler(ctx, p)).await);
             })*
             None
         }
@@ -142,7 +165,7 @@ registry! {
 /// and result types: the source of `definitions.json` (a unit test keeps the two equal, and
 /// rewrites the file with `UPDATE_DEFINITIONS=1 cargo test definitions_json`).
 pub fn generate_definitions() -> Vec<Tool> {
-    TOOLS.iter().map(|info| (info.definition)(info)).collect()
+    TOOLS.iter().map(|info| (info.types.definition)(info)).collect()
 }
 
 /// [`generate_definitions`]' output, as served. Generating the schemas at run time cost a
@@ -175,7 +198,7 @@ pub async fn call<F: Fetch>(
 }
 
 async fn invoke<P: DeserializeOwned, Fut: Future<Output = CallToolResult>>(
-    name: &str,
+    info: &ToolInfo,
     arguments: Option<JsonObject>,
     handler: impl FnOnce(P) -> Fut,
 ) -> CallToolResult {
@@ -187,9 +210,10 @@ async fn invoke<P: DeserializeOwned, Fut: Future<Output = CallToolResult>>(
             let running: Pin<Box<dyn Future<Output = CallToolResult> + '_>> = Box::pin(handler(params));
             running.await
         }
-        Err(reason) => CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
-            "Invalid arguments for tool {name}: {reason}. Fix the argument and call again; the tool's inputSchema \
-             lists the accepted arguments."
-        ))]),
+        Err(reason) => (info.types.refusal)(ToolError::InvalidArguments(format!(
+            "Invalid arguments for tool {}: {reason}. Fix the argument and call again; the tool's inputSchema \
+             lists the accepted arguments.",
+            info.name
+        ))),
     }
 }

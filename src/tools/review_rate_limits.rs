@@ -16,8 +16,9 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
+use super::ToolError;
 use super::args::WorkspaceId;
-use super::registry::{Availability, ToolInfo, described};
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, respond};
 use crate::upstream::Fetch;
@@ -214,21 +215,21 @@ pub const TOOL: ToolInfo = ToolInfo {
     toolset: Some(Toolset::Cloud),
     availability: Availability::PrefectCloud,
     guide: "review_rate_limits (Prefect Cloud only): when and which operation groups were throttled.",
-    definition: described::<Params, Envelope<RateLimits>>,
+    types: ToolTypes::of::<Params, Envelope<RateLimits>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     respond("Failed to fetch rate limits: ", fetch(ctx, params).await)
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<RateLimits, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<RateLimits, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let cloud = prefect.cloud_workspace().ok_or_else(|| {
-        format!(
+        ToolError::NotApplicable(format!(
             "rate limits exist only on Prefect Cloud, and {} is not a Prefect Cloud workspace URL \
              (…/api/accounts/<account>/workspaces/<workspace>); this tool does not apply to a self-hosted server",
             prefect.api_url()
-        )
+        ))
     })?;
     super::require_cloud_api_key(&prefect)?;
     let since = params.since.unwrap_or(DateTimeArg::Aware(ctx.now - Duration::days(3))).to_string();
@@ -242,7 +243,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Rat
             query.append_pair("keys", key);
         }
     }
-    let usage: Usage = prefect.get_url(url).await.map_err(|e| e.to_string())?;
+    let usage: Usage = prefect.get_url(url).await?;
     let (summary, periods) = throttling(&usage);
     Ok(RateLimits {
         account_id: Some(cloud.account_id),
