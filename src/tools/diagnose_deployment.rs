@@ -21,10 +21,10 @@ use super::diagnosis::{
     holder_labels, minutes_since, parse_id, read_readiness, slot_holders, slug,
 };
 use super::get_deployments::describe_schedule;
-use super::limits::{TagLimitRecord, tag_limits};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond, unique};
+use crate::prefect::limits::{TagLimitRecord, tag_limits};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 

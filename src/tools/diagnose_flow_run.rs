@@ -22,11 +22,11 @@ use super::diagnosis::{
     parse_id, read_one, read_readiness, saturated_globals, slot_holders, slug,
 };
 use super::get_flow_run_logs::level_name;
-use super::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
-use super::paging::SERVER_PAGE_MAX;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond_or, unique};
+use crate::prefect::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
+use crate::prefect::paging::SERVER_PAGE_MAX;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 

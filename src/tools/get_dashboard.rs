@@ -10,11 +10,11 @@ use time::Duration;
 
 use super::ToolError;
 use super::args::WorkspaceId;
-use super::limits::GlobalLimitRecord;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond};
 use crate::prefect::PrefectClient;
+use crate::prefect::limits::GlobalLimitRecord;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "One-call overview of the Prefect workspace, for spotting trouble and \

@@ -10,13 +10,13 @@ use serde_json::{Map, Value, json};
 
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::flow_names::FlowNames;
-use super::limits::{self, TagLimitRecord};
-use super::paging::{Listing, SERVER_PAGE_MAX};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond, unique};
+use crate::prefect::flow_names::FlowNames;
+use crate::prefect::limits::{self, TagLimitRecord};
+use crate::prefect::paging::{Listing, SERVER_PAGE_MAX};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 

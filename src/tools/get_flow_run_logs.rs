@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::ToolError;
 use super::args::{Limit, WorkspaceId};
-use super::paging::SERVER_PAGE_MAX;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond_or};
+use crate::prefect::paging::SERVER_PAGE_MAX;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 

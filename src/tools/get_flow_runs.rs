@@ -10,13 +10,13 @@ use serde_json::{Map, Value, json};
 
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::flow_names::FlowNames;
-use super::paging::Listing;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::runs::{RunState, duration};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond, unique};
 use crate::prefect::PrefectClient;
+use crate::prefect::flow_names::FlowNames;
+use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List flow runs (executions of flows), most recent first: runs that started \

@@ -7,10 +7,10 @@ use serde_json::json;
 
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::paging::Listing;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond};
+use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List the flows registered in the Prefect workspace, by name. A flow is the \

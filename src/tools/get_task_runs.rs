@@ -7,11 +7,11 @@ use serde_json::{Map, Value, json};
 
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::paging::Listing;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::runs::{RunState, duration};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond};
+use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List task runs (the individual task executions inside flow runs), latest \
