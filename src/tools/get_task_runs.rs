@@ -60,7 +60,7 @@ pub struct TaskRunDetail {
     pub flow_run_id: Option<String>,
     pub state_type: Option<String>,
     pub state_name: Option<String>,
-    /// The state's message; "" when it has none.
+    /// The state's message; null when it has none.
     pub state_message: Option<String>,
     pub created: Option<String>,
     pub updated: Option<String>,
@@ -139,7 +139,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Tas
             flow_run_id: task.flow_run_id,
             state_type: task.state_type,
             state_name: task.state_name,
-            state_message: Some(task.state.and_then(|s| s.message).unwrap_or_default()),
+            state_message: task.state.and_then(|s| s.message),
             created: format::optional_timestamp(task.created.as_deref()),
             updated: format::optional_timestamp(task.updated.as_deref()),
             start_time: format::optional_timestamp(task.start_time.as_deref()),
@@ -186,7 +186,7 @@ mod tests {
             envelope["task_runs"][0],
             json!({"id": "44444444-0000-4000-8000-000000000010", "name": "fetch-rows", "task_key": "fetch-abc",
                    "flow_run_id": "33333333-0000-4000-8000-000000000001", "state_type": "COMPLETED", "state_name": "Completed",
-                   "state_message": "", "created": "2026-11-27T10:00:00+00:00", "updated": "2026-11-27T10:00:02+00:00",
+                   "state_message": null, "created": "2026-11-27T10:00:00+00:00", "updated": "2026-11-27T10:00:02+00:00",
                    "start_time": "2026-11-27T10:00:00+00:00", "end_time": "2026-11-27T10:00:01.250000+00:00", "duration": 1.25,
                    "task_inputs": {}, "tags": [], "cache_expiration": null, "cache_key": null, "retry_count": 2, "max_retries": 2})
         );
