@@ -740,6 +740,14 @@ mod tests {
     }
 
     #[test]
+    fn a_schedule_without_an_active_flag_is_active_as_in_prefect() {
+        let fake = server(deployment(json!({"schedules": [{"schedule": {"interval": 60.0}}]})));
+        let (result, _) = diagnose(&fake, json!({"deployment_id": DEP}));
+        assert!(!kinds(&result).contains(&"schedule_inactive".to_owned()), "{result}");
+        assert_eq!(result["schedules"]["active"], json!(1));
+    }
+
+    #[test]
     fn schedules_pools_and_tag_limits() {
         let inactive = deployment(json!({"schedules": [{"active": false, "schedule": {"interval": 60.0}}],
                                          "work_pool_name": null, "tags": ["serial"]}));

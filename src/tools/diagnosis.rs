@@ -13,6 +13,7 @@ use super::pools::{PoolRecord, path_segment};
 use super::{ToolError, format};
 use crate::prefect::limits::GlobalLimitRecord;
 use crate::prefect::paging::SERVER_PAGE_MAX;
+use crate::prefect::records::ScheduleRecord;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -149,13 +150,6 @@ pub struct DeploymentRecord {
     pub global_concurrency_limit: Option<GlobalLimitRecord>,
     #[serde(default)]
     pub concurrency_options: Option<Value>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ScheduleRecord {
-    #[serde(default)]
-    pub active: bool,
-    pub schedule: Value,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,8 +15,9 @@ use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, respond, unique};
 use crate::prefect::flow_names::FlowNames;
-use crate::prefect::limits::{self, TagLimitRecord};
+use crate::prefect::limits::{self, GlobalLimitRecord, TagLimitRecord};
 use crate::prefect::paging::{Listing, SERVER_PAGE_MAX};
+use crate::prefect::records::ScheduleRecord;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -194,30 +195,6 @@ struct DeploymentRecord {
     pull_steps: Option<Vec<Value>>,
     #[serde(default)]
     entrypoint: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ScheduleRecord {
-    #[serde(default = "yes")]
-    active: bool,
-    schedule: Value,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Deserialize)]
-struct GlobalLimitRecord {
-    id: String,
-    name: String,
-    limit: i64,
-    #[serde(default = "yes")]
-    active: bool,
-    #[serde(default)]
-    active_slots: i64,
-    #[serde(default)]
-    slot_decay_per_second: f64,
 }
 
 #[derive(Debug, Deserialize)]
