@@ -444,7 +444,7 @@ fn shape(
             .into_iter()
             .map(|s| ScheduleInfo {
                 active: s.active,
-                schedule: describe_schedule(&s.schedule),
+                schedule: format::describe_schedule(&s.schedule),
                 schedule_json: s.schedule,
             })
             .collect(),
@@ -482,30 +482,11 @@ fn limit_hints(limit: Option<&ConcurrencyLimitInfo>, runs: &[RecentRun]) -> Vec<
     }
 }
 
-/// One line per schedule kind: the cron expression, interval seconds or RRULE text (line
-/// breaks shown as `\n`), with the timezone.
-pub(super) fn describe_schedule(schedule: &Value) -> String {
-    let text = |key: &str| schedule.get(key).and_then(Value::as_str);
-    let timezone = text("timezone").unwrap_or("none");
-    if let Some(cron) = text("cron") {
-        let day_or = schedule.get("day_or").and_then(Value::as_bool).unwrap_or(true);
-        format!("cron \"{cron}\", timezone {timezone}, day_or {day_or}")
-    } else if let Some(seconds) = schedule.get("interval").and_then(Value::as_f64) {
-        let seconds = if seconds.fract() == 0.0 { format!("{}", seconds as i64) } else { seconds.to_string() };
-        let anchor = text("anchor_date").map(|a| format!(", anchor {}", format::timestamp(a))).unwrap_or_default();
-        format!("interval {seconds} seconds{anchor}, timezone {timezone}")
-    } else if let Some(rrule) = text("rrule") {
-        format!("rrule \"{}\", timezone {timezone}", rrule.replace('\n', "\\n"))
-    } else {
-        schedule.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use super::describe_schedule;
     use crate::prefect::testing::FakeUpstream;
+    use crate::tools::format::describe_schedule;
     use serde_json::{Value, json};
 
     const DEP: &str = "22222222-0000-4000-8000-000000000001";

@@ -110,7 +110,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         .into_iter()
         .map(|log| LogEntry {
             timestamp: format::optional_timestamp(log.timestamp.as_deref()),
-            level_name: log.level.map(level_name),
+            level_name: log.level.map(format::level_name),
             level: log.level,
             message: shorten(log.message.unwrap_or_default()),
             name: log.name,
@@ -139,17 +139,6 @@ async fn earliest_lines<F: Fetch>(
     let rest = try_join_all((SERVER_PAGE_MAX..rows).step_by(SERVER_PAGE_MAX).map(page)).await?;
     lines.extend(rest.into_iter().flatten());
     Ok(lines)
-}
-
-pub(super) fn level_name(level: i64) -> String {
-    match level {
-        10 => "DEBUG".into(),
-        20 => "INFO".into(),
-        30 => "WARNING".into(),
-        40 => "ERROR".into(),
-        50 => "CRITICAL".into(),
-        other => format!("LEVEL_{other}"),
-    }
 }
 
 /// Keeps the first `MESSAGE_HEAD` and last `MESSAGE_TAIL` characters of a long message.

@@ -8,7 +8,7 @@
 
 pub mod args;
 pub mod budget;
-pub mod diagnosis;
+pub mod diagnose;
 pub mod filter;
 pub mod format;
 pub mod pools;
@@ -20,8 +20,6 @@ mod registry;
 pub use error::ToolError;
 pub use registry::{call, definitions, generate_definitions};
 
-mod diagnose_deployment;
-mod diagnose_flow_run;
 mod docs;
 mod get_automations;
 mod get_dashboard;

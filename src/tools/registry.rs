@@ -136,9 +136,8 @@ macro_rules! registry {
 }
 
 use super::{
-    diagnose_deployment, diagnose_flow_run, docs, get_automations, get_dashboard, get_deployments, get_flow_run_logs,
-    get_flow_runs, get_flows, get_identity, get_object_schema, get_task_runs, get_work_pools, orientation, read_events,
-    review_rate_limits,
+    diagnose, docs, get_automations, get_dashboard, get_deployments, get_flow_run_logs, get_flow_runs, get_flows,
+    get_identity, get_object_schema, get_task_runs, get_work_pools, orientation, read_events, review_rate_limits,
 };
 
 registry! {
@@ -154,8 +153,8 @@ registry! {
     read_events::TOOL => read_events::call,
     get_automations::TOOL => get_automations::call,
     get_object_schema::TOOL => get_object_schema::call,
-    diagnose_flow_run::TOOL => diagnose_flow_run::call,
-    diagnose_deployment::TOOL => diagnose_deployment::call,
+    diagnose::flow_run::TOOL => diagnose::flow_run::call,
+    diagnose::deployment::TOOL => diagnose::deployment::call,
     review_rate_limits::TOOL => review_rate_limits::call,
     docs::SEARCH => docs::search,
     docs::RELEASE_NOTES => docs::release_notes,
