@@ -71,6 +71,7 @@ pub const SEARCH: ToolInfo = ToolInfo {
     description: SEARCH_DESCRIPTION,
     toolset: Some(Toolset::Docs),
     availability: Availability::DocsConfigured,
+    failure: "",
     guide: "docs_search_prefect: Prefect's documentation, for how Prefect works or should be used.",
     types: ToolTypes::of::<SearchParams, AnyObject>(),
 };
@@ -81,6 +82,7 @@ pub const RELEASE_NOTES: ToolInfo = ToolInfo {
     description: RELEASE_NOTES_DESCRIPTION,
     toolset: Some(Toolset::Docs),
     availability: Availability::DocsConfigured,
+    failure: "",
     guide: "docs_get_release_notes: what changed, was fixed or was deprecated in a Prefect release.",
     types: ToolTypes::of::<ReleaseNotesParams, AnyObject>(),
 };

@@ -1,6 +1,5 @@
 //! `get_automations`: the workspace's automations, compact or in full detail by id.
 
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -10,7 +9,7 @@ use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, filter, respond};
+use super::{Envelope, ToolContext, filter};
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List the automations of the Prefect workspace (event-driven rules: a trigger \
@@ -121,13 +120,10 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Events),
     availability: Availability::Always,
+    failure: "Failed to fetch automations: ",
     guide: "get_automations: automations; 1 to 5 ids give full detail (trigger definitions and actions).",
     types: ToolTypes::of::<Params, Envelope<Automations>>(),
 };
-
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch automations: ", fetch(ctx, params).await)
-}
 
 /// The list under `filter.<field>.<operator>`, if given.
 fn texts(filter: &Map<String, Value>, field: &str, operator: &str) -> Option<Vec<String>> {
@@ -135,7 +131,7 @@ fn texts(filter: &Map<String, Value>, field: &str, operator: &str) -> Option<Vec
     Some(items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Automations, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Automations, ToolError> {
     let filter = params.filter.map(|f| f.0).unwrap_or_default();
     filter::validate(&filter, &filter::AUTOMATION_FILTER)?;
     let ids = texts(&filter, "id", "any_")

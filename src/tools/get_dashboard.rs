@@ -1,7 +1,6 @@
 //! `get_dashboard`: run counts, work-pool status and every concurrency limit at a glance.
 
 use futures::{TryFutureExt, try_join};
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -12,7 +11,7 @@ use super::ToolError;
 use super::args::WorkspaceId;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, format, respond};
+use super::{Envelope, ToolContext, format};
 use crate::prefect::PrefectClient;
 use crate::prefect::limits::{self, GlobalLimitRecord, TagLimitRecord};
 use crate::upstream::Fetch;
@@ -118,13 +117,10 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Overview),
     availability: Availability::Always,
+    failure: "Failed to fetch dashboard: ",
     guide: "get_dashboard: one-call overview: run counts, work pools, every concurrency limit and who is at it.",
     types: ToolTypes::of::<Params, Envelope<Dashboard>>(),
 };
-
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch dashboard: ", fetch(ctx, params).await)
-}
 
 async fn post<F: Fetch, T: DeserializeOwned>(
     prefect: &PrefectClient<'_, F>,
@@ -134,7 +130,7 @@ async fn post<F: Fetch, T: DeserializeOwned>(
     Ok(prefect.post(path, &body).await?)
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dashboard, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dashboard, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let since = format::datetime(ctx.now - HOUR);
     let count = |states: &[&str], recent: bool| {

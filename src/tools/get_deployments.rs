@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -13,7 +12,7 @@ use super::args::{Filter, Limit, WorkspaceId};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, filter, format, respond, unique};
+use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::flow_names::FlowNames;
 use crate::prefect::limits::{self, GlobalLimitRecord, TagLimitRecord};
 use crate::prefect::paging::{Listing, SERVER_PAGE_MAX};
@@ -220,15 +219,12 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Deployments),
     availability: Availability::Always,
+    failure: "Failed to fetch deployments: ",
     guide: "get_deployments: deployments (schedules, work pool and queue, concurrency); 1 to 5 ids in `filter.id.any_` give full detail (parameters, recent runs, diagnostic hints).",
     types: ToolTypes::of::<Params, Envelope<Deployments>>(),
 };
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch deployments: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Deployments, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Deployments, ToolError> {
     let filter = filter::checked(params.filter, &filter::DEPLOYMENT_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;

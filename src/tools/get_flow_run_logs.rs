@@ -78,13 +78,14 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Runs),
     availability: Availability::Always,
+    failure: "Failed to fetch logs: ",
     guide: "get_flow_run_logs: a run's logs, oldest first, up to 1000 lines.",
     types: ToolTypes::of::<Params, Envelope<FlowRunLogs>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     let (flow_run_id, limit) = (params.flow_run_id.clone(), params.limit.get());
-    respond_or("Failed to fetch logs: ", fetch(ctx, params).await, || FlowRunLogs {
+    respond_or(TOOL.failure, fetch(ctx, params).await, || FlowRunLogs {
         flow_run_id,
         logs: Vec::new(),
         truncated: false,

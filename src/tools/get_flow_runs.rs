@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -13,7 +12,7 @@ use super::args::{Filter, Limit, WorkspaceId};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::runs::{RunState, duration};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, filter, format, respond, unique};
+use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::PrefectClient;
 use crate::prefect::flow_names::FlowNames;
 use crate::prefect::paging::Listing;
@@ -162,15 +161,12 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Runs),
     availability: Availability::Always,
+    failure: "Failed to fetch flow runs: ",
     guide: "get_flow_runs: flow runs, most recent first; 1 to 5 ids give full detail (parameters, deployment and work pool).",
     types: ToolTypes::of::<Params, Envelope<FlowRuns>>(),
 };
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch flow runs: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRuns, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRuns, ToolError> {
     let filter = filter::checked(params.filter, &filter::FLOW_RUN_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;

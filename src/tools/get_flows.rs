@@ -1,6 +1,5 @@
 //! `get_flows`: the flows registered in the workspace.
 
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -9,7 +8,7 @@ use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, filter, format, respond};
+use super::{Envelope, ToolContext, filter, format};
 use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
 
@@ -70,15 +69,12 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Deployments),
     availability: Availability::Always,
+    failure: "Failed to fetch flows: ",
     guide: "get_flows: the flows registered in the workspace.",
     types: ToolTypes::of::<Params, Envelope<Flows>>(),
 };
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch flows: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flows, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flows, ToolError> {
     let filter = filter::checked(params.filter, &filter::FLOW_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let (records, truncated): (Vec<FlowRecord>, bool) =

@@ -1,7 +1,6 @@
 //! `get_identity`: which Prefect API this connection talks to, and as whom.
 
 use futures::try_join;
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +8,7 @@ use super::ToolError;
 use super::args::WorkspaceId;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, respond};
+use super::{Envelope, ToolContext};
 use crate::prefect::{CloudWorkspace, PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -108,15 +107,12 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Overview),
     availability: Availability::Always,
+    failure: "Failed to fetch identity: ",
     guide: "get_identity: which Prefect server or Cloud workspace this connection uses, its version, and who you are there.",
     types: ToolTypes::of::<Params, Envelope<IdentityData>>(),
 };
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch identity: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<IdentityData, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<IdentityData, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let identity = match prefect.cloud_workspace() {
         Some(cloud) => Identity::Cloud(Box::new(cloud_identity(&prefect, cloud).await?)),

@@ -68,6 +68,7 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Events),
     availability: Availability::Always,
+    failure: "",
     guide: "get_object_schema: the JSON schema of Prefect automations, for reading or drafting one.",
     types: ToolTypes::of::<Params, super::AnyObject>(),
 };

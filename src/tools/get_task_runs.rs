@@ -1,6 +1,5 @@
 //! `get_task_runs`: task runs (the steps inside flow runs), latest scheduled first.
 
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -10,7 +9,7 @@ use super::args::{Filter, Limit, WorkspaceId};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::runs::{RunState, duration};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, filter, format, respond};
+use super::{Envelope, ToolContext, filter, format};
 use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
 
@@ -116,15 +115,12 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Runs),
     availability: Availability::Always,
+    failure: "Failed to fetch task runs: ",
     guide: "get_task_runs: the task runs inside flow runs, filterable by flow_run_id.",
     types: ToolTypes::of::<Params, Envelope<TaskRuns>>(),
 };
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch task runs: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<TaskRuns, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<TaskRuns, ToolError> {
     let filter = filter::checked(params.filter, &filter::TASK_RUN_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let (records, truncated): (Vec<TaskRunRecord>, bool) =

@@ -1,7 +1,6 @@
 //! `get_work_pools`: the work pools, compact by default, with queues, ONLINE workers and
 //! hints when the filter names 1–5 pool ids.
 
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -11,7 +10,7 @@ use super::args::{Filter, Limit, WorkspaceId};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, filter, respond};
+use super::{Envelope, ToolContext, filter};
 use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
 
@@ -62,15 +61,12 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Infrastructure),
     availability: Availability::Always,
+    failure: "Failed to fetch work pools: ",
     guide: "get_work_pools: work pools; 1 to 5 ids give full detail (work queues and workers).",
     types: ToolTypes::of::<Params, Envelope<WorkPools>>(),
 };
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch work pools: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<WorkPools, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<WorkPools, ToolError> {
     let filter = filter::checked(params.filter, &filter::WORK_POOL_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;

@@ -85,6 +85,7 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: None,
     availability: Availability::Always,
+    failure: "",
     guide: "",
     types: ToolTypes::of::<Params, Output>(),
 };

@@ -2,7 +2,6 @@
 
 use std::cell::OnceCell;
 
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -14,7 +13,7 @@ use super::ToolError;
 use super::args::{Limit, WorkspaceId};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, format, respond};
+use super::{Envelope, ToolContext, format};
 use crate::prefect::PrefectClient;
 use crate::upstream::Fetch;
 
@@ -137,15 +136,12 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Events),
     availability: Availability::Always,
+    failure: "Failed to fetch events: ",
     guide: "read_events: the event feed (last hour by default), filterable by event-type prefix and time range.",
     types: ToolTypes::of::<Params, Envelope<Events>>(),
 };
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch events: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Events, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Events, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
     let given = |bound: Option<String>| bound.filter(|b| !b.trim().is_empty());

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::toolsets::Toolset;
-use super::{ToolContext, ToolError, args};
+use super::{ToolContext, ToolError, args, respond};
 use crate::upstream::Fetch;
 
 /// When a tool is listed for a request.
@@ -34,6 +35,9 @@ pub struct ToolInfo {
     /// The toolset a connection chooses it by; `None` keeps it in every selection.
     pub toolset: Option<Toolset>,
     pub availability: Availability,
+    /// How the `error` of a failed call begins, e.g. "Failed to fetch flows: "; empty for
+    /// tools without the envelope.
+    pub failure: &'static str,
     /// `orientation`'s line about the tool; empty for none.
     pub guide: &'static str,
     /// What follows from the parameter and output types.
@@ -51,6 +55,23 @@ pub struct ToolTypes {
 impl ToolTypes {
     pub const fn of<P: JsonSchema + 'static, O: ToolOutput>() -> Self {
         ToolTypes { definition: described::<P, O>, refusal: O::refusal }
+    }
+}
+
+/// What a handler returns: a finished result, or the outcome to wrap in the envelope.
+pub trait Answer {
+    fn into_result(self, failure: &str) -> CallToolResult;
+}
+
+impl Answer for CallToolResult {
+    fn into_result(self, _: &str) -> CallToolResult {
+        self
+    }
+}
+
+impl<T: Serialize + Default> Answer for Result<T, ToolError> {
+    fn into_result(self, failure: &str) -> CallToolResult {
+        respond(failure, self)
     }
 }
 
@@ -196,7 +217,7 @@ pub async fn call<F: Fetch>(
     dispatch(ctx, name, arguments).await
 }
 
-async fn invoke<P: DeserializeOwned, Fut: Future<Output = CallToolResult>>(
+async fn invoke<P: DeserializeOwned, A: Answer, Fut: Future<Output = A>>(
     info: &ToolInfo,
     arguments: Option<JsonObject>,
     handler: impl FnOnce(P) -> Fut,
@@ -206,8 +227,8 @@ async fn invoke<P: DeserializeOwned, Fut: Future<Output = CallToolResult>>(
         // machine holding every tool's: V8 compiles wasm functions on their first call, and
         // the first call of a fresh isolate then compiles only the tool it runs.
         Ok(params) => {
-            let running: Pin<Box<dyn Future<Output = CallToolResult> + '_>> = Box::pin(handler(params));
-            running.await
+            let running: Pin<Box<dyn Future<Output = A> + '_>> = Box::pin(handler(params));
+            running.await.into_result(info.failure)
         }
         Err(reason) => (info.types.refusal)(ToolError::InvalidArguments(format!(
             "Invalid arguments for tool {}: {reason}. Fix the argument and call again; the tool's inputSchema \

@@ -8,7 +8,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use rmcp::model::CallToolResult;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -20,7 +19,7 @@ use super::ToolError;
 use super::args::WorkspaceId;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
-use super::{Envelope, ToolContext, respond};
+use super::{Envelope, ToolContext};
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "Prefect Cloud only: find out when the account hit its API rate limits \
@@ -214,15 +213,12 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Cloud),
     availability: Availability::PrefectCloud,
+    failure: "Failed to fetch rate limits: ",
     guide: "review_rate_limits (Prefect Cloud only): when and which operation groups were throttled.",
     types: ToolTypes::of::<Params, Envelope<RateLimits>>(),
 };
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch rate limits: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<RateLimits, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<RateLimits, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let cloud = prefect.cloud_workspace().ok_or_else(|| {
         ToolError::NotApplicable(format!(

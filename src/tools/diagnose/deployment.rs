@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -24,7 +23,7 @@ use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
 use crate::tools::registry::{Availability, ToolInfo, ToolTypes};
 use crate::tools::toolsets::Toolset;
-use crate::tools::{Envelope, ToolContext, format, respond, unique};
+use crate::tools::{Envelope, ToolContext, format, unique};
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "Check in one call whether a deployment's runs are created, start and \
@@ -181,13 +180,10 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Diagnosis),
     availability: Availability::Always,
+    failure: "Failed to diagnose deployment: ",
     guide: "diagnose_deployment (an id or \"<flow>/<deployment>\"): whether a deployment's runs get created and started, in one call: a verdict plus findings with evidence and the next step.",
     types: ToolTypes::of::<Params, Envelope<DeploymentDiagnosis>>(),
 };
-
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to diagnose deployment: ", fetch(ctx, params).await)
-}
 
 /// How the caller named the deployment.
 enum Wanted {
@@ -212,7 +208,7 @@ fn wanted(params: &Params) -> Result<Wanted, ToolError> {
     }
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<DeploymentDiagnosis, ToolError> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<DeploymentDiagnosis, ToolError> {
     let wanted = wanted(&params)?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let (body, missing) = match &wanted {

@@ -229,13 +229,14 @@ pub const TOOL: ToolInfo = ToolInfo {
     description: DESCRIPTION,
     toolset: Some(Toolset::Diagnosis),
     availability: Availability::Always,
+    failure: "Failed to diagnose flow run: ",
     guide: "diagnose_flow_run (a run's id): why a run failed, crashed or is Late or stuck, in one call: a verdict plus findings with evidence and the next step.",
     types: ToolTypes::of::<Params, Envelope<FlowRunDiagnosis>>(),
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     let flow_run_id = params.flow_run_id.clone();
-    respond_or("Failed to diagnose flow run: ", fetch(ctx, params).await, || FlowRunDiagnosis {
+    respond_or(TOOL.failure, fetch(ctx, params).await, || FlowRunDiagnosis {
         flow_run_id,
         ..FlowRunDiagnosis::default()
     })
