@@ -84,9 +84,10 @@ def dotenv_line(name: str, value: str) -> str:
 
 
 def write_vars_file(path: Path, values: dict[str, str]) -> None:
+    lines = [dotenv_line(name, value) for name, value in values.items()]
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        file.writelines(dotenv_line(name, value) for name, value in values.items())
+        file.writelines(lines)
 
 
 def main() -> None:
