@@ -56,6 +56,8 @@ def active_profile(path: Path, environ: dict[str, str]) -> tuple[str, dict[str, 
     name = environ.get("PREFECT_PROFILE") or contents.get("active")
     profiles = contents.get("profiles", {})
     if not isinstance(name, str) or not isinstance(profiles.get(name), dict):
+        if name:  # the `prefect` CLI refuses to run then; the settings fall back to the default profile
+            print(f"prefect_profile: profile {name!r} is not defined in {path}", file=sys.stderr)
         return "", {}
     return name, profiles[name]
 
@@ -101,12 +103,13 @@ def main() -> None:
     chosen = resolve(environ, profile_settings)
     write_vars_file(args.vars_file, {setting: value for setting, (value, _) in chosen.items()})
 
-    where = {"env": "the environment", "profile": f"profile {profile!r} of {path}"}
+    where = {"env": "the environment", "profile": f"profile {profile!r} of {path}" if profile else str(path)}
     settings_by_origin: dict[str, list[str]] = {}
     for setting, (_, origin) in chosen.items():
         settings_by_origin.setdefault(origin, []).append(setting)
-    summary = ("; ".join(f"{', '.join(settings)} from {where[origin]}" for origin, settings in settings_by_origin.items())
-               or f"no PREFECT_API_URL in the environment or in {path}: demo server")
+    summary = ("; ".join(f"{', '.join(settings)} from {where[origin]}"
+                         for origin, settings in settings_by_origin.items())
+               or f"no PREFECT_API_URL in the environment or in {where['profile']}: demo server")
     api_url, source = chosen.get("PREFECT_API_URL", ("", "demo"))
     for name, value in (("source", source), ("profile", profile), ("profiles_path", str(path)),
                         ("api_url", api_url), ("summary", summary)):

@@ -3,6 +3,7 @@ own settings loader), and one real run that serves a profile's Prefect and stops
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -183,6 +184,15 @@ def test_unreadable_profiles_file_is_reported_and_ignored(tmp_path):
     assert f"ignoring {path}" in done.stderr
 
 
+def test_an_undefined_profile_is_named(tmp_path):
+    path = write_profiles(tmp_path / "profiles.toml")
+    env = clean_env(tmp_path, PREFECT_PROFILES_PATH=str(path), PREFECT_PROFILE="nope")
+    done = subprocess.run([sys.executable, str(HELPER), "--vars-file", str(tmp_path / "v")], env=env,
+                          capture_output=True, text=True, check=True)
+    assert "source=demo" in done.stdout.splitlines()
+    assert f"profile 'nope' is not defined in {path}" in done.stderr
+
+
 def test_a_value_the_vars_file_cannot_carry_is_refused_by_name(tmp_path):
     env = clean_env(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api", PREFECT_API_KEY="pnu_'`\"")
     done = subprocess.run([sys.executable, str(HELPER), "--vars-file", str(tmp_path / "v")], env=env,
@@ -280,8 +290,10 @@ def test_dev_script_serves_the_active_profile_and_stops_on_ctrl_c(tmp_path, fake
         os.killpg(dev.pid, signal.SIGINT)
         assert dev.wait(timeout=20) == 130
     finally:
-        if dev.poll() is None:
-            os.killpg(dev.pid, signal.SIGKILL)
+        if dev.poll() is None:  # an assertion failed: leave nothing running, in any process group
+            for pid in [dev.pid, *descendants(dev.pid)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             dev.wait()
 
     alive = process_table()
@@ -292,4 +304,6 @@ def test_dev_script_serves_the_active_profile_and_stops_on_ctrl_c(tmp_path, fake
     assert f"Prefect settings: PREFECT_API_URL, PREFECT_API_KEY from profile 'fake' of {profiles}" in text
     assert PROFILE_KEY not in text
     # The vars file went with the temporary directory dev.sh made for it.
-    assert [path for path in temp_root.rglob("*") if path.is_file() and PROFILE_KEY in path.read_text(errors="replace")] == []
+    holding_the_key = [path for path in temp_root.rglob("*")
+                       if path.is_file() and PROFILE_KEY in path.read_text(errors="replace")]
+    assert holding_the_key == []
