@@ -87,7 +87,7 @@ def seed(prefect: OldPrefect) -> dict[str, str]:
     assert [(limit["tag"], limit["concurrency_limit"]) for limit in v1] == [(TAG, TAG_LIMIT)]
     assert prefect.names("v2/concurrency_limits/filter") == {GLOBAL_LIMIT}
     wait_for_events(prefect)
-    return {"late_run": late["id"], "failed_run": failed["id"], "deployment": deployment["id"]}
+    return {"late_run": late["id"], "failed_run": failed["id"]}
 
 
 def wait_for_events(prefect: OldPrefect, timeout: float = 30) -> None:
