@@ -164,8 +164,6 @@ def test_every_tool_answers_and_agrees_with_the_old_server(worker, old_prefect):
         assert agrees is None or agrees(got), f"{tool} disagrees with Prefect 3.0's REST API: {got}"
 
 
-@pytest.mark.xfail(strict=True, reason="get_dashboard reads tag limits only from the v2 table (Prefect >= 3.4.19); "
-                                      "fixed when every tool shares one reader of limits (issue #11)")
 def test_dashboard_shows_the_tag_limits_of_an_old_server(worker):
     limits = answer(worker, "get_dashboard", {})["concurrency_limits"]
     assert any(TAG in limit["name"] and limit["limit"] == TAG_LIMIT for limit in limits), limits
