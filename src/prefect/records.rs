@@ -17,6 +17,55 @@ pub struct ScheduleRecord {
     pub schedule: Value,
 }
 
+/// A work pool.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PoolRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub is_paused: bool,
+    #[serde(default)]
+    pub concurrency_limit: Option<i64>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Pending and Running runs in the pool; the server sets it when the pool is limited.
+    #[serde(default)]
+    pub active_slots: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+/// A work queue.
+pub struct QueueRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub work_pool_name: Option<String>,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub is_paused: bool,
+    #[serde(default)]
+    pub concurrency_limit: Option<i64>,
+    /// Pending and Running runs of the queue; set by the server when the queue is limited.
+    #[serde(default)]
+    pub active_slots: Option<i64>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// A worker polling a work pool.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerRecord {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub last_heartbeat_time: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

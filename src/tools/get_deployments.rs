@@ -9,13 +9,14 @@ use serde_json::{Map, Value, json};
 
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
+use super::pools::{WorkPool, fetch_all_extras};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::flow_names::FlowNames;
 use crate::prefect::limits::{self, GlobalLimitRecord, TagLimitRecord};
 use crate::prefect::paging::{Listing, SERVER_PAGE_MAX};
+use crate::prefect::records::PoolRecord;
 use crate::prefect::records::ScheduleRecord;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;

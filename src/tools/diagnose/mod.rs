@@ -9,11 +9,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::pools::{PoolRecord, path_segment};
+use super::pools::path_segment;
 use super::{ToolError, format};
 use crate::prefect::limits::GlobalLimitRecord;
 use crate::prefect::paging::SERVER_PAGE_MAX;
-use crate::prefect::records::ScheduleRecord;
+use crate::prefect::records::{PoolRecord, QueueRecord, ScheduleRecord, WorkerRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 

@@ -26,29 +26,6 @@ pub struct DeploymentRecord {
     pub concurrency_options: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct QueueRecord {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub is_paused: bool,
-    #[serde(default)]
-    pub concurrency_limit: Option<i64>,
-    /// Pending and Running runs of the queue; set by the server when the queue is limited.
-    #[serde(default)]
-    pub active_slots: Option<i64>,
-    #[serde(default)]
-    pub status: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct WorkerRecord {
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub last_heartbeat_time: Option<String>,
-}
-
 /// A flow run named in evidence (a slot holder, the oldest Late run, …).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RunRef {
