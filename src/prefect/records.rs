@@ -66,6 +66,34 @@ pub struct WorkerRecord {
     pub last_heartbeat_time: Option<String>,
 }
 
+/// A flow: the Python function that deployments and runs refer to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FlowRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub updated: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// One log line of a flow run or of one of its task runs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogRecord {
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(default)]
+    pub level: Option<i64>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub task_run_id: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::prefect::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use crate::prefect::paging::SERVER_PAGE_MAX;
+use crate::prefect::records::LogRecord;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
@@ -186,16 +187,6 @@ struct TaskRecord {
     end_time: Option<String>,
     #[serde(default)]
     tags: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct LogRecord {
-    timestamp: Option<String>,
-    level: Option<i64>,
-    #[serde(default)]
-    message: Option<String>,
-    name: Option<String>,
-    task_run_id: Option<String>,
 }
 
 /// Where a run is in its life, which decides what is worth reading.

@@ -13,7 +13,7 @@ use super::pools::path_segment;
 use super::{ToolError, format};
 use crate::prefect::limits::GlobalLimitRecord;
 use crate::prefect::paging::SERVER_PAGE_MAX;
-use crate::prefect::records::{PoolRecord, QueueRecord, ScheduleRecord, WorkerRecord};
+use crate::prefect::records::{FlowRecord, PoolRecord, QueueRecord, ScheduleRecord, WorkerRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 

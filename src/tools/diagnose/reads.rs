@@ -65,10 +65,6 @@ pub async fn flow_name<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     flow_id: Option<&str>,
 ) -> Result<Option<String>, PrefectError> {
-    #[derive(Deserialize)]
-    struct FlowRecord {
-        name: String,
-    }
     let Some(id) = flow_id else { return Ok(None) };
     Ok(read_one::<FlowRecord, _>(prefect, "flows", "id", id).await?.map(|f| f.name))
 }
