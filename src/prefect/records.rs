@@ -94,6 +94,19 @@ pub struct LogRecord {
     pub task_run_id: Option<String>,
 }
 
+/// A run's state: its current one, embedded in the run, or one of its state history.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StateRecord {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

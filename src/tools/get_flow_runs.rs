@@ -10,12 +10,13 @@ use serde_json::{Map, Value, json};
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::registry::{Availability, ToolInfo, ToolTypes};
-use super::runs::{RunState, duration};
+use super::runs::duration;
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::PrefectClient;
 use crate::prefect::flow_names::FlowNames;
 use crate::prefect::paging::Listing;
+use crate::prefect::records::StateRecord;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List flow runs (executions of flows), most recent first: runs that started \
@@ -133,7 +134,7 @@ struct FlowRunRecord {
     state_type: Option<String>,
     state_name: Option<String>,
     #[serde(default)]
-    state: Option<RunState>,
+    state: Option<StateRecord>,
     created: Option<String>,
     updated: Option<String>,
     start_time: Option<String>,

@@ -18,6 +18,7 @@ use super::{
     holder_labels, minutes_since, parse_id, read_readiness, slot_holders, slug,
 };
 use crate::prefect::limits::{TagLimitRecord, tag_limits};
+use crate::prefect::records::StateRecord;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
@@ -145,15 +146,9 @@ struct RunRecord {
     state_type: Option<String>,
     state_name: Option<String>,
     #[serde(default)]
-    state: Option<StateMessage>,
+    state: Option<StateRecord>,
     expected_start_time: Option<String>,
     end_time: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct StateMessage {
-    #[serde(default)]
-    message: Option<String>,
 }
 
 impl RunRecord {

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::prefect::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use crate::prefect::paging::SERVER_PAGE_MAX;
-use crate::prefect::records::LogRecord;
+use crate::prefect::records::{LogRecord, StateRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
@@ -162,18 +162,6 @@ struct RunRecord {
     tags: Option<Vec<String>>,
     work_pool_name: Option<String>,
     work_queue_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct StateRecord {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    timestamp: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
