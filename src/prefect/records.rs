@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Prefect's own default for the `active` flags of schedules and global concurrency limits.
 pub(crate) fn active_by_default() -> bool {
@@ -105,6 +106,35 @@ pub struct StateRecord {
     pub timestamp: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+}
+
+/// A flow run.
+#[derive(Debug, Deserialize)]
+pub struct FlowRunRecord {
+    pub id: String,
+    pub name: Option<String>,
+    pub flow_id: Option<String>,
+    pub deployment_id: Option<String>,
+    pub state_type: Option<String>,
+    pub state_name: Option<String>,
+    #[serde(default)]
+    pub state: Option<StateRecord>,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+    pub expected_start_time: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    /// How many times the run has started.
+    #[serde(default)]
+    pub run_count: i64,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    pub work_pool_name: Option<String>,
+    pub work_queue_name: Option<String>,
+    pub parent_task_run_id: Option<String>,
+    pub infrastructure_pid: Option<String>,
+    /// Kept unparsed: only the detail of get_flow_runs shows them.
+    pub parameters: Option<Box<RawValue>>,
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::flow_names::FlowNames;
 use crate::prefect::limits::{self, GlobalLimitRecord, TagLimitRecord};
 use crate::prefect::paging::{Listing, SERVER_PAGE_MAX};
-use crate::prefect::records::PoolRecord;
 use crate::prefect::records::ScheduleRecord;
+use crate::prefect::records::{FlowRunRecord, PoolRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -197,21 +197,6 @@ struct DeploymentRecord {
     entrypoint: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct RunRecord {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    state_name: Option<String>,
-    #[serde(default)]
-    created: Option<String>,
-    #[serde(default)]
-    start_time: Option<String>,
-    #[serde(default)]
-    deployment_id: Option<String>,
-}
-
 const LISTING: Listing = Listing { path: "deployments/filter", key: "deployments", sort: Some("NAME_ASC") };
 
 pub const TOOL: ToolInfo = ToolInfo {
@@ -261,12 +246,12 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
 
 /// What detail mode adds, keyed by deployment id and pool name.
 struct Details {
-    runs: HashMap<String, Vec<RunRecord>>,
+    runs: HashMap<String, Vec<FlowRunRecord>>,
     pools: HashMap<String, Result<WorkPool, String>>,
 }
 
 /// One deployment's recent runs and its pool (or why the pool could not be read).
-type DetailParts = (Vec<RunRecord>, Option<Result<WorkPool, String>>);
+type DetailParts = (Vec<FlowRunRecord>, Option<Result<WorkPool, String>>);
 
 impl Details {
     fn take(&mut self, record: &DeploymentRecord) -> DetailParts {
@@ -292,15 +277,15 @@ async fn read_details<F: Fetch>(
 async fn read_recent_runs<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     ids: &[&str],
-) -> Result<HashMap<String, Vec<RunRecord>>, PrefectError> {
+) -> Result<HashMap<String, Vec<FlowRunRecord>>, PrefectError> {
     let query = |ids: &[&str], limit: usize| json!({"flow_runs": {"deployment_id": {"any_": ids}}, "sort": "START_TIME_DESC", "limit": limit, "offset": 0});
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let limit = if ids.len() == 1 { RECENT_RUNS } else { SERVER_PAGE_MAX };
-    let runs: Vec<RunRecord> = prefect.post("flow_runs/filter", &query(ids, limit)).await?;
+    let runs: Vec<FlowRunRecord> = prefect.post("flow_runs/filter", &query(ids, limit)).await?;
     let complete = runs.len() < limit;
-    let mut by_deployment: HashMap<String, Vec<RunRecord>> = HashMap::new();
+    let mut by_deployment: HashMap<String, Vec<FlowRunRecord>> = HashMap::new();
     for run in runs {
         if let Some(id) = run.deployment_id.clone() {
             let runs = by_deployment.entry(id).or_default();
@@ -317,7 +302,7 @@ async fn read_recent_runs<F: Fetch>(
             .take(RECENT_RUN_FALLBACKS)
             .collect();
         let bodies: Vec<Value> = short.iter().map(|id| query(std::slice::from_ref(id), RECENT_RUNS)).collect();
-        let reads = bodies.iter().map(|body| prefect.post::<Vec<RunRecord>, _>("flow_runs/filter", body));
+        let reads = bodies.iter().map(|body| prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", body));
         for (id, runs) in short.iter().zip(futures::future::join_all(reads).await) {
             let mut runs = runs?;
             runs.truncate(RECENT_RUNS);
