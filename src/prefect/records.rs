@@ -5,6 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::limits::GlobalLimitRecord;
+
 /// Prefect's own default for the `active` flags of schedules and global concurrency limits.
 pub(crate) fn active_by_default() -> bool {
     true
@@ -135,6 +137,41 @@ pub struct FlowRunRecord {
     pub infrastructure_pid: Option<String>,
     /// Kept unparsed: only the detail of get_flow_runs shows them.
     pub parameters: Option<Box<RawValue>>,
+}
+
+/// A deployment: a flow made runnable.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub flow_id: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub work_pool_name: Option<String>,
+    pub work_queue_name: Option<String>,
+    pub schedules: Option<Vec<ScheduleRecord>>,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub enforce_parameter_schema: bool,
+    pub global_concurrency_limit: Option<GlobalLimitRecord>,
+    pub concurrency_options: Option<ConcurrencyOptionsRecord>,
+    pub entrypoint: Option<String>,
+    // Kept unparsed: only the detail of get_deployments shows them.
+    pub parameters: Option<Box<RawValue>>,
+    pub parameter_openapi_schema: Option<Box<RawValue>>,
+    pub job_variables: Option<Box<RawValue>>,
+    pub pull_steps: Option<Box<RawValue>>,
+}
+
+/// What a deployment does with a run that finds its concurrency limit full.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConcurrencyOptionsRecord {
+    /// ENQUEUE or CANCEL_NEW.
+    #[serde(default)]
+    pub collision_strategy: Value,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::ToolError;
@@ -14,10 +15,9 @@ use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::flow_names::FlowNames;
-use crate::prefect::limits::{self, GlobalLimitRecord, TagLimitRecord};
+use crate::prefect::limits::{self, TagLimitRecord};
 use crate::prefect::paging::{Listing, SERVER_PAGE_MAX};
-use crate::prefect::records::ScheduleRecord;
-use crate::prefect::records::{FlowRunRecord, PoolRecord};
+use crate::prefect::records::{DeploymentRecord, FlowRunRecord, PoolRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -117,7 +117,7 @@ pub struct ConcurrencyLimitInfo {
     pub over_limit: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ConcurrencyOptions {
     /// ENQUEUE or CANCEL_NEW.
     #[schemars(with = "String")]
@@ -154,47 +154,6 @@ pub struct RecentRun {
     pub state: Option<String>,
     pub created: Option<String>,
     pub start_time: Option<String>,
-}
-
-/// The fields of Prefect's `Deployment` that the shapes use.
-#[derive(Debug, Deserialize)]
-struct DeploymentRecord {
-    id: String,
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    flow_id: Option<String>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-    #[serde(default)]
-    work_pool_name: Option<String>,
-    #[serde(default)]
-    work_queue_name: Option<String>,
-    #[serde(default)]
-    schedules: Option<Vec<ScheduleRecord>>,
-    #[serde(default)]
-    created: Option<String>,
-    #[serde(default)]
-    updated: Option<String>,
-    #[serde(default)]
-    paused: bool,
-    #[serde(default)]
-    enforce_parameter_schema: bool,
-    #[serde(default)]
-    global_concurrency_limit: Option<GlobalLimitRecord>,
-    #[serde(default)]
-    concurrency_options: Option<ConcurrencyOptions>,
-    #[serde(default)]
-    parameters: Option<Value>,
-    #[serde(default)]
-    parameter_openapi_schema: Option<Value>,
-    #[serde(default)]
-    job_variables: Option<Value>,
-    #[serde(default)]
-    pull_steps: Option<Vec<Value>>,
-    #[serde(default)]
-    entrypoint: Option<String>,
 }
 
 const LISTING: Listing = Listing { path: "deployments/filter", key: "deployments", sort: Some("NAME_ASC") };
@@ -398,7 +357,8 @@ fn shape(
             }
             None => None,
         };
-        let object = |value: Option<Value>| value.filter(|v| !v.is_null()).unwrap_or_else(|| json!({}));
+        let parsed = |raw: Option<Box<RawValue>>| raw.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+        let object = |raw: Option<Box<RawValue>>| parsed(raw).filter(|v| !v.is_null()).unwrap_or_else(|| json!({}));
         DeploymentDetail {
             parameters: object(record.parameters),
             parameter_openapi_schema: object(record.parameter_openapi_schema),
@@ -406,7 +366,10 @@ fn shape(
             recent_runs,
             work_pool,
             diagnostic_hints,
-            pull_steps: record.pull_steps.filter(|steps| !steps.is_empty()),
+            pull_steps: record
+                .pull_steps
+                .and_then(|raw| serde_json::from_str::<Vec<Value>>(raw.get()).ok())
+                .filter(|steps| !steps.is_empty()),
             entrypoint: record.entrypoint.filter(|e| !e.is_empty()),
         }
     });
@@ -436,7 +399,9 @@ fn shape(
         enforce_parameter_schema: record.enforce_parameter_schema,
         global_concurrency_limit,
         tag_concurrency_limits,
-        concurrency_options: record.concurrency_options,
+        concurrency_options: record
+            .concurrency_options
+            .map(|options| ConcurrencyOptions { collision_strategy: options.collision_strategy }),
         detail,
     }
 }

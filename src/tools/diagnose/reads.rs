@@ -3,29 +3,6 @@
 
 use super::*;
 
-/// The fields of Prefect's `Deployment` that the diagnoses use.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DeploymentRecord {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub flow_id: Option<String>,
-    #[serde(default)]
-    pub paused: bool,
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-    #[serde(default)]
-    pub work_pool_name: Option<String>,
-    #[serde(default)]
-    pub work_queue_name: Option<String>,
-    #[serde(default)]
-    pub schedules: Option<Vec<ScheduleRecord>>,
-    #[serde(default)]
-    pub global_concurrency_limit: Option<GlobalLimitRecord>,
-    #[serde(default)]
-    pub concurrency_options: Option<Value>,
-}
-
 /// A flow run named in evidence (a slot holder, the oldest Late run, …).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RunRef {
