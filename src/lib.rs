@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod credentials;
+pub mod oauth;
 pub mod prefect;
 pub mod prompts;
 pub mod protocol;

@@ -1,0 +1,81 @@
+//! Where OAuth state lives: a key-value store whose entries expire (Workers KV in the
+//! Worker, [`MemoryStore`] in unit tests).
+//!
+//! Keys: `client:{id}` (registered clients), `cimd:{sha256(url)}` (fetched client metadata
+//! documents), `grant:{id}` (a grant: its client, scope, audience, encrypted credentials,
+//! pending code and refresh state), `token:{sha256(access token)}`, `attempts:{hash}`
+//! (failed consent entries), `config:form-key` (signs consent forms).
+
+use std::future::Future;
+
+/// Workers KV refuses an expiration TTL below 60 seconds; shorter lifetimes are enforced by
+/// the expiry times stored in the records themselves.
+pub const MIN_TTL_S: u64 = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+pub trait Store {
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>>;
+    /// Writes `value`; with `ttl_s` (raised to [`MIN_TTL_S`]) the store drops it after that long.
+    fn put(&self, key: &str, value: &str, ttl_s: Option<u64>) -> impl Future<Output = Result<(), StoreError>>;
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>>;
+}
+
+/// The KV expiration for a lifetime: never below [`MIN_TTL_S`].
+pub fn kv_ttl(ttl_s: u64) -> u64 {
+    ttl_s.max(MIN_TTL_S)
+}
+
+#[cfg(test)]
+pub use memory::MemoryStore;
+
+#[cfg(test)]
+mod memory {
+    use std::cell::{Cell, RefCell};
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// An in-memory store with KV's expiry rules, on a clock the test moves.
+    #[derive(Default)]
+    pub struct MemoryStore {
+        entries: RefCell<BTreeMap<String, (String, Option<i64>)>>,
+        pub now: Cell<i64>,
+    }
+
+    impl MemoryStore {
+        /// Every live key and value, as one text: what someone who read the storage would see.
+        pub fn dump(&self) -> String {
+            let now = self.now.get();
+            let entries = self.entries.borrow();
+            let live = entries.iter().filter(|(_, (_, expires))| expires.is_none_or(|e| e > now));
+            live.map(|(k, (v, _))| format!("{k} = {v}\n")).collect()
+        }
+
+        pub fn keys(&self) -> Vec<String> {
+            let now = self.now.get();
+            let entries = self.entries.borrow();
+            entries.iter().filter(|(_, (_, e))| e.is_none_or(|e| e > now)).map(|(k, _)| k.clone()).collect()
+        }
+    }
+
+    impl Store for MemoryStore {
+        async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+            let now = self.now.get();
+            let entries = self.entries.borrow();
+            Ok(entries.get(key).filter(|(_, expires)| expires.is_none_or(|e| e > now)).map(|(v, _)| v.clone()))
+        }
+
+        async fn put(&self, key: &str, value: &str, ttl_s: Option<u64>) -> Result<(), StoreError> {
+            let expires = ttl_s.map(|ttl| self.now.get() + kv_ttl(ttl) as i64);
+            self.entries.borrow_mut().insert(key.to_owned(), (value.to_owned(), expires));
+            Ok(())
+        }
+
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.entries.borrow_mut().remove(key);
+            Ok(())
+        }
+    }
+}
