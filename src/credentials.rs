@@ -17,41 +17,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use http::HeaderMap;
 use url::{Host, Url};
 
-use crate::settings::Settings;
+use crate::settings::{Settings, UrlPolicy};
 
 pub const HEADER_API_URL: &str = "x-prefect-api-url";
 pub const HEADER_API_KEY: &str = "x-prefect-api-key";
 pub const HEADER_AUTH_STRING: &str = "x-prefect-api-auth-string";
-
-/// Prefect credentials configured as Worker secrets.
-#[derive(Clone, Default)]
-pub struct SecretCredentials {
-    pub api_url: Option<String>,
-    pub api_key: Option<String>,
-    pub auth_string: Option<String>,
-}
-
-impl fmt::Debug for SecretCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretCredentials")
-            .field("api_url", &self.api_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("auth_string", &self.auth_string.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-/// Which `X-Prefect-Api-Url` values a deployment accepts. The `PREFECT_API_URL` secret is
-/// operator-controlled and not subject to it.
-#[derive(Debug, Clone, Default)]
-pub struct UrlPolicy {
-    /// `ALLOW_PRIVATE_PREFECT_URLS=true`: plain `http` and loopback, private, link-local
-    /// and other non-public hosts are allowed (local development, private networks).
-    pub allow_private: bool,
-    /// `PREFECT_API_HOSTS`: when not empty, header URLs must name one of these hosts
-    /// (lower case, compared exactly).
-    pub api_hosts: Vec<String>,
-}
 
 /// Where the credentials of a request came from; error messages name the right knob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,6 +312,7 @@ fn is_private_v6(ip: Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::SecretCredentials;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -478,7 +449,7 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("MCP_ACCESS_TOKENS") && text.contains("ALLOW_UNAUTHENTICATED=true"), "{text}");
 
-        settings.access_tokens = crate::protocol::access::AccessTokens::new(vec!["t".into()]);
+        settings.access_tokens = crate::auth_tokens::AccessTokens::new(vec!["t".into()]);
         assert_eq!(resolve(&HeaderMap::new(), &settings).unwrap().source, Source::Secrets);
     }
 

@@ -1,9 +1,10 @@
 //! Deployment settings, read once per request from Worker vars and secrets.
 
+use std::fmt;
+
 use url::Url;
 
-use crate::credentials::{SecretCredentials, UrlPolicy};
-use crate::protocol::access::AccessTokens;
+use crate::auth_tokens::AccessTokens;
 
 /// Upstream requests that take longer than this fail with a timeout error.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 15_000;
@@ -131,6 +132,36 @@ impl Settings {
     pub fn secrets_usable(&self) -> bool {
         !self.access_tokens.is_empty() || self.allow_unauthenticated
     }
+}
+
+/// Prefect credentials configured as Worker secrets.
+#[derive(Clone, Default)]
+pub struct SecretCredentials {
+    pub api_url: Option<String>,
+    pub api_key: Option<String>,
+    pub auth_string: Option<String>,
+}
+
+impl fmt::Debug for SecretCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretCredentials")
+            .field("api_url", &self.api_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("auth_string", &self.auth_string.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Which `X-Prefect-Api-Url` values a deployment accepts. The `PREFECT_API_URL` secret is
+/// operator-controlled and not subject to it.
+#[derive(Debug, Clone, Default)]
+pub struct UrlPolicy {
+    /// `ALLOW_PRIVATE_PREFECT_URLS=true`: plain `http` and loopback, private, link-local
+    /// and other non-public hosts are allowed (local development, private networks).
+    pub allow_private: bool,
+    /// `PREFECT_API_HOSTS`: when not empty, header URLs must name one of these hosts
+    /// (lower case, compared exactly).
+    pub api_hosts: Vec<String>,
 }
 
 #[cfg(test)]

@@ -13,11 +13,11 @@ use worker::{
 };
 
 use crate::oauth::{self, StoreError};
-use crate::prefect::{Fetch, FetchError, MAX_RESPONSE_BYTES, UpstreamRequest, UpstreamResponse};
 use crate::protocol::log::{self, Incoming};
 use crate::protocol::ratelimit::{self, Client};
 use crate::protocol::{self, MAX_BODY_BYTES};
 use crate::settings::Settings;
+use crate::upstream::{Fetch, FetchError, MAX_RESPONSE_BYTES, UpstreamRequest, UpstreamResponse};
 
 #[event(fetch)]
 async fn fetch(mut request: Request, env: Env, _ctx: Context) -> Result<Response> {

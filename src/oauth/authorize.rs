@@ -17,8 +17,9 @@ use super::grants::{Approval, Granted, PersonalCredentials};
 use super::store::Store;
 use super::{OAuth, SCOPE_READ, SCOPES, StoreError, crypto, field, form_fields};
 use crate::credentials::{self, HEADER_API_KEY, HEADER_API_URL, HEADER_AUTH_STRING};
-use crate::prefect::{Fetch, PrefectClient};
+use crate::prefect::PrefectClient;
 use crate::protocol::{Request, Response};
+use crate::upstream::Fetch;
 
 const FORM_KEY: &str = "config:form-key";
 /// How long a consent page may stay open before its form is refused.

@@ -13,8 +13,8 @@ use super::crypto;
 use super::store::{Store, StoreError};
 use super::{OAuth, SCOPES, TokenError, json_response};
 use crate::credentials::check_header_url;
-use crate::prefect::{Fetch, UpstreamRequest};
 use crate::protocol::Response;
+use crate::upstream::{Fetch, UpstreamRequest};
 
 /// Registered clients are dropped after a year; the client registers again.
 const CLIENT_TTL_S: u64 = 365 * 24 * 3600;
@@ -191,8 +191,11 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         let registration: Registration = match serde_json::from_slice(body) {
             Ok(registration) => registration,
             Err(e) => {
-                return metadata_error("invalid_client_metadata", &format!("the body is not client metadata JSON: {e}"))
-                    .response();
+                return metadata_error(
+                    "invalid_client_metadata",
+                    &format!("the body is not client metadata JSON: {e}"),
+                )
+                .response();
             }
         };
         let mut client = match client_from(registration, crypto::random_id(), false) {

@@ -14,7 +14,7 @@ use super::crypto::{self, Key};
 use super::store::{Store, StoreError, kv_ttl};
 use super::{OAuth, TokenError};
 use crate::credentials::{Authorization, Credentials, Source};
-use crate::prefect::Fetch;
+use crate::upstream::Fetch;
 
 /// A grant's refresh token (and so the grant) lives this long without use; every refresh
 /// starts the period again.

@@ -5,8 +5,8 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::{AUTHORIZE_PATH, OAuth, REGISTER_PATH, REVOKE_PATH, SCOPES, Store, TOKEN_PATH, json_response};
-use crate::prefect::Fetch;
 use crate::protocol::Response;
+use crate::upstream::Fetch;
 
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
 

@@ -21,10 +21,10 @@ mod tests;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::prefect::Fetch;
 use crate::protocol::access::{self, OAuthCheck, OAuthOutcome};
 use crate::protocol::{self, MCP_PATH, Request, Response};
 use crate::settings::Settings;
+use crate::upstream::Fetch;
 pub use store::{Store, StoreError};
 
 /// The name of the KV binding that turns OAuth on.

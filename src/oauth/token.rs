@@ -3,8 +3,8 @@
 use http::StatusCode;
 
 use super::{OAuth, SCOPES, Store, TokenError, field, form_fields};
-use crate::prefect::Fetch;
 use crate::protocol::{Request, Response};
+use crate::upstream::Fetch;
 
 impl<F: Fetch, S: Store> OAuth<'_, F, S> {
     pub async fn token(&self, request: &Request) -> Response {

@@ -1,7 +1,7 @@
 //! The read-only guard: every request the client sends must match one of the method + path
 //! patterns below, the reads the tools make. Anything else (a write endpoint, a path that a
 //! hostile id or name bent out of shape, a method other than GET/POST) is refused before it
-//! reaches [`super::Fetch`].
+//! reaches [`crate::upstream::Fetch`].
 //!
 //! Prefect's list endpoints are POSTs with a filter body (`…/filter`, `…/count`); they read.
 

@@ -8,7 +8,7 @@ use std::fmt;
 use http::Method;
 use serde_json::Value;
 
-use super::UpstreamResponse;
+use crate::upstream::UpstreamResponse;
 
 /// Longest upstream explanation quoted in an error.
 const DETAIL_LIMIT: usize = 300;

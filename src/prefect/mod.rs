@@ -4,7 +4,6 @@ mod allowlist;
 mod cloud;
 mod csrf;
 mod error;
-mod fetch;
 
 use futures::lock::Mutex;
 use http::{Method, header};
@@ -14,9 +13,9 @@ use url::Url;
 
 pub use cloud::CloudWorkspace;
 pub use error::PrefectError;
-pub use fetch::{Counted, Fetch, FetchError, MAX_RESPONSE_BYTES, UpstreamRequest, UpstreamResponse};
 
 use crate::credentials::{Authorization, Credentials};
+use crate::upstream::{Fetch, FetchError, UpstreamResponse};
 use csrf::{CsrfToken, TokenKey};
 
 /// The REST API version this server speaks, sent like the Prefect client does.
@@ -201,6 +200,7 @@ mod tests {
     use super::testing::FakeUpstream;
     use super::*;
     use crate::credentials::Source;
+    use crate::upstream::UpstreamRequest;
     use serde_json::{Value, json};
 
     fn client<'f>(fake: &'f FakeUpstream, url: &str, authorization: Authorization) -> PrefectClient<'f, FakeUpstream> {

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use serde_json::Value;
 
-use super::{Fetch, FetchError, UpstreamRequest, UpstreamResponse};
+use crate::upstream::{Fetch, FetchError, UpstreamRequest, UpstreamResponse};
 
 type Responder = Box<dyn Fn(&Value) -> (u16, Value)>;
 type Fallback = Box<dyn Fn(&str, &str) -> (u16, Value)>;

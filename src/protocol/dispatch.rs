@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use super::era::{self, Era, SUPPORTED_VERSIONS};
 use super::log::{self, Summary};
 use crate::credentials::{self, Credentials};
-use crate::prefect::Fetch;
 use crate::prompts;
 use crate::settings::Settings;
 use crate::tools::toolsets::Selection;
 use crate::tools::{self, ToolContext};
+use crate::upstream::Fetch;
 
 pub const SERVER_NAME: &str = "Prefect MCP Server";
 const SERVER_INFO_META_KEY: &str = "io.modelcontextprotocol/serverInfo";

@@ -16,9 +16,9 @@ use rmcp::model::ErrorData;
 use serde_json::{Value, json};
 
 use crate::credentials::Credentials;
-use crate::prefect::Fetch;
 use crate::settings::Settings;
 use crate::tools::toolsets::{self, Selection};
+use crate::upstream::Fetch;
 
 pub const MCP_PATH: &str = "/mcp";
 /// `/mcp/x/runs,events` is `/mcp` with `X-MCP-Toolsets: runs,events`, for clients that

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::credentials::SecretCredentials;
 use crate::prefect::testing::FakeUpstream;
+use crate::settings::SecretCredentials;
 
 const STATUSES: &[u16] = &[200, 202, 204, 400, 401, 403, 404, 405, 413, 415];
 /// Parse error, invalid request, method not found, invalid params, header mismatch,
@@ -41,7 +41,7 @@ fn settings(gated: bool) -> Settings {
         secrets: SecretCredentials { api_url: Some("http://127.0.0.1:4200/api".into()), ..Default::default() },
         upstream_timeout_ms: 1000,
         allow_unauthenticated: !gated,
-        access_tokens: access::AccessTokens::new(if gated { vec!["tok".into()] } else { Vec::new() }),
+        access_tokens: crate::auth_tokens::AccessTokens::new(if gated { vec!["tok".into()] } else { Vec::new() }),
         allowed_hosts: vec!["127.0.0.1".into()],
         ..Default::default()
     }

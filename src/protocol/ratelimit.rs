@@ -8,8 +8,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 
-use super::access::{self, AccessTokens};
+use super::access;
 use super::{Response, rpc_error};
+use crate::auth_tokens::AccessTokens;
 
 /// The binding name the Worker looks for; without it nothing is limited.
 pub const BINDING: &str = "MCP_RATE_LIMITER";

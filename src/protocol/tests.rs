@@ -1,8 +1,8 @@
 //! The HTTP and JSON-RPC rules, end to end through [`handle`], against a fake upstream.
 
 use super::*;
-use crate::credentials::SecretCredentials;
 use crate::prefect::testing::FakeUpstream;
+use crate::settings::SecretCredentials;
 
 const MODERN: &str = "2026-07-28";
 
@@ -17,7 +17,7 @@ fn settings() -> Settings {
 
 fn gated() -> Settings {
     Settings {
-        access_tokens: access::AccessTokens::new(vec!["tok-one".into(), "tok-two".into()]),
+        access_tokens: crate::auth_tokens::AccessTokens::new(vec!["tok-one".into(), "tok-two".into()]),
         allow_unauthenticated: false,
         ..settings()
     }
@@ -84,7 +84,7 @@ fn ungated_secrets_are_refused_in_a_failure_envelope_but_headers_work() {
     let (status, _, _) = send_with(&open, &fake, request("POST", &legacy(&[]), LIST));
     assert_eq!(status, StatusCode::OK);
     let open =
-        Settings { url_policy: crate::credentials::UrlPolicy { allow_private: true, ..Default::default() }, ..open };
+        Settings { url_policy: crate::settings::UrlPolicy { allow_private: true, ..Default::default() }, ..open };
     let headers = legacy(&[("x-prefect-api-url", "http://127.0.0.1:4200/api")]);
     let (_, _, body) = send_with(&open, &fake, request("POST", &headers, CALL_FLOWS));
     assert_eq!(body["result"]["structuredContent"]["success"], json!(true), "{body}");

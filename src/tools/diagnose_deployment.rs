@@ -22,7 +22,8 @@ use super::diagnosis::{
 use super::get_deployments::describe_schedule;
 use super::limits::{TagLimitRecord, tag_limits};
 use super::{Envelope, ToolContext, format, respond, unique};
-use crate::prefect::{Fetch, PrefectClient, PrefectError};
+use crate::prefect::{PrefectClient, PrefectError};
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "diagnose_deployment";
 

@@ -24,7 +24,8 @@ use super::get_flow_run_logs::level_name;
 use super::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use super::paging::SERVER_PAGE_MAX;
 use super::{Envelope, ToolContext, format, respond_or, unique};
-use crate::prefect::{Fetch, PrefectClient, PrefectError};
+use crate::prefect::{PrefectClient, PrefectError};
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "diagnose_flow_run";
 
@@ -746,8 +747,8 @@ fn shape(
 mod tests {
     use super::super::testing::*;
     use super::compact_message;
-    use crate::prefect::FetchError;
     use crate::prefect::testing::FakeUpstream;
+    use crate::upstream::FetchError;
     use serde_json::{Value, json};
 
     const RUN: &str = "11111111-0000-4000-8000-000000000001";

@@ -13,7 +13,8 @@ use super::format;
 use super::limits::GlobalLimitRecord;
 use super::paging::SERVER_PAGE_MAX;
 use super::pools::{PoolRecord, path_segment};
-use crate::prefect::{Fetch, PrefectClient, PrefectError};
+use crate::prefect::{PrefectClient, PrefectError};
+use crate::upstream::Fetch;
 
 /// How a finding bears on the question asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]

@@ -18,7 +18,7 @@ use time::Duration;
 use url::Url;
 
 use super::args::Limit;
-use crate::prefect::{Fetch, FetchError, UpstreamResponse};
+use crate::upstream::{Fetch, FetchError, UpstreamResponse};
 
 pub const SEARCH_NAME: &str = "docs_search_prefect";
 pub const RELEASE_NOTES_NAME: &str = "docs_get_release_notes";
@@ -271,8 +271,8 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
-    use crate::prefect::UpstreamRequest;
     use crate::tools::testing::{structured, text};
+    use crate::upstream::UpstreamRequest;
 
     /// A docs server scripted by a function of the request.
     struct Docs<H> {

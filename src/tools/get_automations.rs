@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::args::{Filter, Limit, WorkspaceId};
 use super::{Envelope, ToolContext, filter, respond};
-use crate::prefect::Fetch;
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "get_automations";
 

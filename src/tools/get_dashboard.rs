@@ -11,7 +11,8 @@ use time::Duration;
 use super::args::WorkspaceId;
 use super::limits::GlobalLimitRecord;
 use super::{Envelope, ToolContext, format, respond};
-use crate::prefect::{Fetch, PrefectClient};
+use crate::prefect::PrefectClient;
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "get_dashboard";
 
@@ -231,8 +232,8 @@ fn details(value: Value) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use crate::prefect::FetchError;
     use crate::prefect::testing::FakeUpstream;
+    use crate::upstream::FetchError;
     use serde_json::json;
 
     fn fake() -> FakeUpstream {

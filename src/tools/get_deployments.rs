@@ -14,7 +14,8 @@ use super::limits::{self, TagLimitRecord};
 use super::paging::{Listing, SERVER_PAGE_MAX};
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
 use super::{Envelope, ToolContext, filter, format, respond, unique};
-use crate::prefect::{Fetch, PrefectClient, PrefectError};
+use crate::prefect::{PrefectClient, PrefectError};
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "get_deployments";
 

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::args::{Limit, WorkspaceId};
 use super::paging::SERVER_PAGE_MAX;
 use super::{Envelope, ToolContext, format, respond_or};
-use crate::prefect::{Fetch, PrefectClient, PrefectError};
+use crate::prefect::{PrefectClient, PrefectError};
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "get_flow_run_logs";
 

@@ -13,7 +13,8 @@ use super::flow_names::FlowNames;
 use super::paging::Listing;
 use super::runs::{RunState, duration};
 use super::{Envelope, ToolContext, filter, format, respond, unique};
-use crate::prefect::{Fetch, PrefectClient};
+use crate::prefect::PrefectClient;
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "get_flow_runs";
 
@@ -242,8 +243,8 @@ async fn lookup<T: DeserializeOwned, F: Fetch>(
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use crate::prefect::FetchError;
     use crate::prefect::testing::FakeUpstream;
+    use crate::upstream::FetchError;
     use serde_json::{Value, json};
 
     const FLOW: &str = "11111111-0000-4000-8000-000000000001";

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
 use super::{Envelope, ToolContext, filter, format, respond};
-use crate::prefect::Fetch;
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "get_flows";
 
@@ -92,8 +92,8 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use crate::prefect::FetchError;
     use crate::prefect::testing::FakeUpstream;
+    use crate::upstream::FetchError;
     use serde_json::json;
 
     fn flow(name: &str, tags: serde_json::Value) -> serde_json::Value {

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::args::WorkspaceId;
 use super::{Envelope, ToolContext, respond};
-use crate::prefect::{CloudWorkspace, Fetch, PrefectClient, PrefectError};
+use crate::prefect::{CloudWorkspace, PrefectClient, PrefectError};
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "get_identity";
 

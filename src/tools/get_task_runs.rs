@@ -9,7 +9,7 @@ use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
 use super::runs::{RunState, duration};
 use super::{Envelope, ToolContext, filter, format, respond};
-use crate::prefect::Fetch;
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "get_task_runs";
 

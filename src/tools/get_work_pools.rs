@@ -10,7 +10,7 @@ use super::args::{Filter, Limit, WorkspaceId};
 use super::paging::Listing;
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
 use super::{Envelope, ToolContext, filter, respond};
-use crate::prefect::Fetch;
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "get_work_pools";
 

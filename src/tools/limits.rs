@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::paging::SERVER_PAGE_MAX;
-use crate::prefect::{Fetch, PrefectClient, PrefectError};
+use crate::prefect::{PrefectClient, PrefectError};
+use crate::upstream::Fetch;
 
 /// A global (V2) concurrency limit, also how a deployment's limit is stored.
 #[derive(Debug, Clone, Deserialize)]

@@ -50,7 +50,8 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::credentials::{CredentialError, Credentials};
-use crate::prefect::{CloudWorkspace, Counted, Fetch, PrefectClient};
+use crate::prefect::{CloudWorkspace, PrefectClient};
+use crate::upstream::{Counted, Fetch};
 use args::WorkspaceId;
 use toolsets::Selection;
 

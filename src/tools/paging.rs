@@ -7,7 +7,8 @@
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Value};
 
-use crate::prefect::{Fetch, PrefectClient, PrefectError};
+use crate::prefect::{PrefectClient, PrefectError};
+use crate::upstream::Fetch;
 
 /// Largest page a Prefect server hands out in one request.
 pub const SERVER_PAGE_MAX: usize = 200;

@@ -12,7 +12,8 @@ use url::Url;
 
 use super::args::{Limit, WorkspaceId};
 use super::{Envelope, ToolContext, format, respond};
-use crate::prefect::{Fetch, PrefectClient};
+use crate::prefect::PrefectClient;
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "read_events";
 

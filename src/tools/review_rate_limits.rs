@@ -18,7 +18,7 @@ use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::args::WorkspaceId;
 use super::{Envelope, ToolContext, respond};
-use crate::prefect::Fetch;
+use crate::upstream::Fetch;
 
 pub const NAME: &str = "review_rate_limits";
 

@@ -1,4 +1,5 @@
-//! The one seam between the Prefect client and the network.
+//! The one seam between this server and the network, shared by the Prefect client and the
+//! docs proxy.
 //!
 //! In the Worker this is `worker::Fetch`; in native tests it is an in-memory fake. Keeping
 //! the trait this small is what lets every tool run unchanged on both.
