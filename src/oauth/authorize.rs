@@ -320,7 +320,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         let api_url = credentials.api_url.to_string();
         let prefect = PrefectClient::new(self.fetch, credentials, self.settings.upstream_timeout_ms);
         prefect
-            .post::<Value, _>("flows/count", &json!({}))
+            .post::<Value, _>("flow_runs/count", &json!({}))
             .await
             .map_err(|e| format!("Prefect did not accept those credentials: {e}"))?;
         Ok(api_url)
