@@ -1,0 +1,416 @@
+"""The OAuth 2.1 authorization server of the Worker, driven by hand for the OAuth tests: discovery,
+client registration, PKCE, the consent form (read and filled the way a person's browser would, by
+an HTTP client), and the token, refresh and revocation requests. Also the pieces the official
+Python SDK's OAuthClientProvider needs to run headless (a redirect handler that fills the form,
+a callback handler, an in-memory token store), and the OAuth-enabled Workers as fixtures.
+
+Every secret a test hands to the Worker or receives from it is recorded in `SECRETS`, so that
+test_oauth_storage.py can show that none of them is in the Worker's storage."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+from typing import TYPE_CHECKING
+
+import httpx2
+import pytest
+
+from harness import Worker
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+if TYPE_CHECKING:
+    from conftest import Prefect
+
+# Access tokens of the team-mode Worker (MCP_ACCESS_TOKENS); the consent form takes one of them.
+TEAM_TOKENS = ("team-tok-Hq7vX2", "team-tok-Lm93pQ")
+
+# Every credential, token, code and client secret the OAuth tests used or were issued.
+SECRETS: set[str] = set()
+# The OAuth Workers the session started, for the storage dump.
+OAUTH_WORKERS: list[Worker] = []
+
+LOOPBACK_REDIRECT = "http://127.0.0.1:8976/callback"
+
+
+def remember(*values: str | None) -> None:
+    """Records secrets; a token `<grant id>:<secret>` also counts its secret part on its own."""
+    for value in values:
+        if value:
+            SECRETS.add(value)
+            if ":" in value and not value.startswith("http"):
+                SECRETS.add(value.split(":", 1)[1])
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE verifier and its S256 challenge (RFC 7636 §4.1-4.2)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+# --- reading HTML forms ---------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    action: str
+    method: str
+    # name -> (input type, value): what the page puts in each field before anyone types.
+    inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def prefilled(self) -> dict[str, str]:
+        """What a browser submits untouched: hidden fields and checked radio buttons."""
+        return {name: value for name, (kind, value) in self.inputs.items() if kind in ("hidden", "radio-checked")}
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[Form] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append(Form(attributes.get("action", ""), attributes.get("method", "get").lower()))
+        elif tag in ("input", "textarea", "select") and self.forms and attributes.get("name"):
+            kind = attributes.get("type", "text" if tag == "input" else tag).lower()
+            if kind == "radio":
+                if "checked" not in attributes:
+                    self.forms[-1].inputs.setdefault(attributes["name"], ("radio", ""))
+                    return
+                kind = "radio-checked"
+            self.forms[-1].inputs[attributes["name"]] = (kind, attributes.get("value", ""))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@dataclass
+class Page:
+    """One HTML answer of the authorization endpoint."""
+
+    url: str
+    status: int
+    headers: httpx2.Headers
+    html: str
+    forms: list[Form]
+    text: str
+
+    @classmethod
+    def of(cls, response: httpx2.Response) -> "Page":
+        parser = _FormParser()
+        parser.feed(response.text)
+        return cls(str(response.url), response.status_code, response.headers, response.text, parser.forms,
+                   " ".join(" ".join(parser.text).split()))
+
+    def consent_form(self, fields: dict[str, str]) -> Form:
+        """The POST form that has an input for each of `fields`."""
+        candidates = [form for form in self.forms if form.method == "post" and set(fields) <= set(form.inputs)]
+        assert candidates, f"no POST form with inputs {sorted(fields)} on {self.url} ({self.status}):\n{self.text[:2000]}"
+        return candidates[0]
+
+
+# --- the authorization server, step by step ---------------------------------------------------
+
+
+@dataclass
+class Registration:
+    client_id: str
+    redirect_uri: str
+    client_secret: str | None = None
+
+    def auth(self) -> dict[str, str]:
+        """Client authentication for the token and revocation endpoints: `client_id` in the body
+        for a public client, `client_secret_post` for a confidential one."""
+        if self.client_secret:
+            return {"client_id": self.client_id, "client_secret": self.client_secret}
+        return {"client_id": self.client_id}
+
+
+@dataclass
+class Authorization:
+    """A finished consent: where the browser was sent, and what the client keeps to redeem it."""
+
+    location: str
+    params: dict[str, str]
+    verifier: str
+    client: Registration
+
+    @property
+    def code(self) -> str:
+        return self.params["code"]
+
+
+class AuthorizationServer:
+    """The Worker's OAuth endpoints, addressed from its metadata (so discovery is exercised too)."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.origin = worker.origin
+        self.resource = f"{worker.origin}/mcp"
+        self.http = httpx2.Client(timeout=30, follow_redirects=False)
+        self.metadata = self.http.get(f"{self.origin}/.well-known/oauth-authorization-server").json()
+
+    def register(self, redirect_uris: list[str] | None = None, **metadata) -> Registration:
+        body = {"redirect_uris": redirect_uris or [LOOPBACK_REDIRECT], "client_name": "pytest OAuth client",
+                "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"], **metadata}
+        response = self.http.post(self.metadata["registration_endpoint"], json=body)
+        assert response.status_code == 201, (response.status_code, response.text)
+        registered = response.json()
+        remember(registered.get("client_secret"))
+        return Registration(registered["client_id"], body["redirect_uris"][0], registered.get("client_secret"))
+
+    def authorization_url(self, client: Registration, challenge: str | None, *, state: str = "state-1",
+                          **overrides: str | None) -> str:
+        """The authorization request a client sends the browser to; `overrides` replace or (with None) drop
+        parameters."""
+        params: dict[str, str | None] = {
+            "response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri,
+            "state": state, "code_challenge": challenge, "code_challenge_method": "S256",
+            "resource": self.resource, "scope": "prefect:read",
+        }
+        params.update(overrides)
+        query = urlencode({name: value for name, value in params.items() if value is not None})
+        return f"{self.metadata['authorization_endpoint']}?{query}"
+
+    def open(self, url: str, headers: dict[str, str] | None = None) -> httpx2.Response:
+        return self.http.get(url, headers=headers)
+
+    def submit(self, page: Page, fields: dict[str, str], *, drop: tuple[str, ...] = (),
+               headers: dict[str, str] | None = None) -> httpx2.Response:
+        """Posts the page's consent form with `fields` typed in (and the `drop`ped fields removed)."""
+        form = page.consent_form({name: value for name, value in fields.items() if name not in ("mode",)})
+        body = {**form.prefilled(), **fields}
+        for name in drop:
+            body.pop(name, None)
+        remember(*(value for name, value in fields.items() if name in SECRET_FORM_FIELDS))
+        return self.http.post(urljoin(page.url, form.action or page.url), data=body, headers=headers)
+
+    def authorize(self, client: Registration, credentials: dict[str, str], **overrides: str | None) -> Authorization:
+        """The whole front channel: authorization request, consent, redirect back with a code."""
+        verifier, challenge = pkce_pair()
+        response = self.open(self.authorization_url(client, challenge, **overrides))
+        assert response.status_code == 200, (response.status_code, response.text[:2000])
+        redirect = self.submit(Page.of(response), credentials)
+        assert redirect.status_code in (302, 303), (redirect.status_code, redirect.text[:2000])
+        location = redirect.headers["location"]
+        params = query_params(location)
+        remember(params.get("code"))
+        return Authorization(location, params, verifier, client)
+
+    def token(self, form: dict[str, str], headers: dict[str, str] | None = None) -> httpx2.Response:
+        response = self.http.post(self.metadata["token_endpoint"], data=form, headers=headers)
+        if response.status_code == 200:
+            issued = response.json()
+            remember(issued.get("access_token"), issued.get("refresh_token"))
+        return response
+
+    def redeem(self, authorization: Authorization, **overrides: str) -> httpx2.Response:
+        form = {"grant_type": "authorization_code", "code": authorization.code,
+                "redirect_uri": authorization.client.redirect_uri, "code_verifier": authorization.verifier,
+                "resource": self.resource, **authorization.client.auth(), **overrides}
+        return self.token(form)
+
+    def tokens(self, client: Registration, credentials: dict[str, str]) -> dict:
+        """Consent and code exchange in one: the token response of a fresh grant."""
+        response = self.redeem(self.authorize(client, credentials))
+        assert response.status_code == 200, (response.status_code, response.text)
+        return response.json()
+
+    def refresh(self, client: Registration, refresh_token: str) -> httpx2.Response:
+        return self.token({"grant_type": "refresh_token", "refresh_token": refresh_token, **client.auth()})
+
+    def revoke(self, client: Registration, token: str) -> httpx2.Response:
+        return self.http.post(self.metadata["revocation_endpoint"], data={"token": token, **client.auth()})
+
+    def mcp(self, access_token: str | None, body: dict | None = None, url: str | None = None) -> httpx2.Response:
+        """One stateless JSON-RPC request to /mcp (a tools/list unless `body` says otherwise)."""
+        headers = {"accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+        if access_token is not None:
+            headers["authorization"] = f"Bearer {access_token}"
+        return self.http.post(url or self.resource, json=body or {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                              headers=headers)
+
+
+SECRET_FORM_FIELDS = ("access_token", "prefect_api_key", "prefect_auth_string")
+
+
+def query_params(url: str) -> dict[str, str]:
+    """A URL's query parameters; each must appear once (RFC 6749 §3.1)."""
+    parsed = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    assert all(len(values) == 1 for values in parsed.values()), url
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def team_credentials(token: str = TEAM_TOKENS[0]) -> dict[str, str]:
+    return {"access_token": token}
+
+
+def personal_credentials(prefect: "Prefect") -> dict[str, str]:
+    return {"prefect_api_url": prefect.api_url, "prefect_auth_string": prefect.auth_string}
+
+
+# --- the official Python SDK, headless --------------------------------------------------------
+
+
+class MemoryTokenStorage:
+    """TokenStorage for one test: nothing on disk."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        remember(tokens.access_token, tokens.refresh_token)
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        remember(client_info.client_secret)
+        self.client_info = client_info
+
+
+class HeadlessConsent:
+    """The person at the browser: the SDK's redirect handler opens the authorization URL, fills
+    the consent form with `credentials` and follows the redirect as far as the redirect URI; the
+    callback handler hands the code, state and iss found there back to the SDK."""
+
+    def __init__(self, credentials: dict[str, str]):
+        self.credentials = credentials
+        self.result: AuthorizationCodeResult | None = None
+        self.consents = 0
+
+    async def redirect_handler(self, authorization_url: str) -> None:
+        async with httpx2.AsyncClient(timeout=30, follow_redirects=False) as http:
+            page = Page.of(await http.get(authorization_url))
+            assert page.status == 200, (page.status, page.text[:2000])
+            form = page.consent_form(self.credentials)
+            remember(*(value for name, value in self.credentials.items() if name in SECRET_FORM_FIELDS))
+            redirect = await http.post(urljoin(page.url, form.action or page.url),
+                                       data={**form.prefilled(), **self.credentials})
+        assert redirect.status_code in (302, 303), (redirect.status_code, redirect.text[:2000])
+        params = query_params(redirect.headers["location"])
+        remember(params.get("code"))
+        self.consents += 1
+        self.result = AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
+
+    async def callback_handler(self) -> AuthorizationCodeResult:
+        assert self.result is not None, "the redirect handler did not reach the redirect URI"
+        result, self.result = self.result, None
+        return result
+
+
+def sdk_provider(mcp_url: str, consent: HeadlessConsent, storage: MemoryTokenStorage) -> OAuthClientProvider:
+    metadata = OAuthClientMetadata(redirect_uris=[LOOPBACK_REDIRECT], client_name="pytest SDK client",
+                                   token_endpoint_auth_method="none",
+                                   grant_types=["authorization_code", "refresh_token"])
+    return OAuthClientProvider(mcp_url, metadata, storage, consent.redirect_handler, consent.callback_handler)
+
+
+# --- OAuth Workers ------------------------------------------------------------------------------
+
+
+def start_oauth_worker(name: str, variables: dict[str, str]) -> Worker:
+    worker = Worker(name, variables, oauth=True).wait_ready()
+    OAUTH_WORKERS.append(worker)
+    return worker
+
+
+def team_variables(prefect: "Prefect", **extra: str) -> dict[str, str]:
+    """Production-like team mode: access tokens and Prefect secrets, no loopback header URLs."""
+    remember(*TEAM_TOKENS, prefect.auth_string, base64.b64encode(prefect.auth_string.encode()).decode())
+    return {"PREFECT_API_URL": prefect.api_url, "PREFECT_API_AUTH_STRING": prefect.auth_string,
+            "MCP_ACCESS_TOKENS": ",".join(TEAM_TOKENS), "ALLOW_UNAUTHENTICATED": "false",
+            "ALLOW_PRIVATE_PREFECT_URLS": "false", **extra}
+
+
+# Bring-your-own mode: no Prefect secrets; loopback Prefect URLs allowed (the test server is on loopback).
+PERSONAL_VARIABLES = {"ALLOW_UNAUTHENTICATED": "false", "ALLOW_PRIVATE_PREFECT_URLS": "true"}
+
+
+@pytest.fixture(scope="session")
+def oauth_team_worker(prefect: "Prefect") -> Worker:
+    worker = start_oauth_worker("oauth-team", team_variables(prefect))
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def oauth_personal_worker(prefect: "Prefect") -> Worker:
+    remember(prefect.auth_string, base64.b64encode(prefect.auth_string.encode()).decode())
+    worker = start_oauth_worker("oauth-personal", dict(PERSONAL_VARIABLES))
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def storage_files(worker: Worker) -> list[Path]:
+    return [path for path in worker.kv_dir.rglob("*") if path.is_file()]
+
+
+class DocumentServer:
+    """A loopback HTTP server for Client ID Metadata Documents: answers the JSON registered for a
+    path, records every request (so a test can show the Worker never asked)."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, dict] = {}
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                owner.requests.append(self.path)
+                document = owner.documents.get(self.path)
+                body = json.dumps(document).encode() if document is not None else b'{"error":"not found"}'
+                self.send_response(200 if document is not None else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def publish(self, path: str, document: dict) -> str:
+        self.documents[path] = document
+        return f"{self.base}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# The two ways to consent: with a team token (Worker secrets) or with one's own Prefect credentials.
+CONSENT_MODES = ("personal", "team")
+
+
+def worker_and_credentials(mode: str, request: pytest.FixtureRequest, prefect: "Prefect") -> tuple[Worker, dict[str, str]]:
+    """The OAuth Worker of a consent mode and what a person types into its consent form."""
+    if mode == "team":
+        return request.getfixturevalue("oauth_team_worker"), team_credentials()
+    return request.getfixturevalue("oauth_personal_worker"), personal_credentials(prefect)

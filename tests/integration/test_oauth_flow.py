@@ -1,0 +1,146 @@
+"""The Worker as an OAuth 2.1 authorization server, used the way claude.ai-style clients use it:
+discovery from the 401 challenge, and the official Python SDK's OAuthClientProvider running the whole
+flow (registration, PKCE, consent, token, refresh) headless against the Worker in workerd, in team
+mode (the Worker's Prefect secrets behind MCP_ACCESS_TOKENS) and in bring-your-own mode (the
+person's Prefect URL and auth string, checked and kept by the Worker), then tool calls compared
+with Prefect's own REST answers, refresh and revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from mcp_client import EXPECTED_TOOLS, MODERN, envelope
+from oauth_support import (
+    CONSENT_MODES,
+    LOOPBACK_REDIRECT,
+    TEAM_TOKENS,
+    AuthorizationServer,
+    HeadlessConsent,
+    MemoryTokenStorage,
+    Registration,
+    sdk_provider,
+    worker_and_credentials,
+)
+
+LEGACY = {"MCP-Protocol-Version": "2025-11-25", "accept": "application/json, text/event-stream"}
+TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+
+
+def challenge_of(response: httpx2.Response) -> str:
+    return response.headers.get("www-authenticate", "")
+
+
+# --- discovery ------------------------------------------------------------------------------
+
+
+def test_an_anonymous_request_gets_the_challenge_that_starts_the_flow(oauth_team_worker, oauth_personal_worker):
+    for worker in (oauth_team_worker, oauth_personal_worker):
+        for url in (worker.url, f"{worker.url}/x/runs,deployments"):
+            response = httpx2.post(url, json=TOOLS_LIST, headers=LEGACY)
+            assert response.status_code == 401, (url, response.status_code, response.text)
+            challenge = challenge_of(response)
+            assert challenge.startswith("Bearer "), challenge
+            assert f'resource_metadata="{worker.origin}/.well-known/oauth-protected-resource/mcp"' in challenge, challenge
+
+
+def test_protected_resource_metadata_names_the_worker_as_its_authorization_server(oauth_team_worker):
+    origin = oauth_team_worker.origin
+    for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
+        response = httpx2.get(f"{origin}{path}")
+        assert response.status_code == 200 and "application/json" in response.headers["content-type"], path
+        metadata = response.json()
+        assert metadata["resource"] == f"{origin}/mcp", metadata
+        assert metadata["authorization_servers"] == [origin], metadata
+
+
+def test_authorization_server_metadata(oauth_team_worker):
+    origin = oauth_team_worker.origin
+    metadata = httpx2.get(f"{origin}/.well-known/oauth-authorization-server").json()
+    assert metadata["issuer"] == origin
+    for name, path in (("authorization_endpoint", "/authorize"), ("token_endpoint", "/token"),
+                       ("registration_endpoint", "/register"), ("revocation_endpoint", "/revoke")):
+        assert metadata[name].startswith(origin + "/"), (name, metadata[name])
+    assert metadata["response_types_supported"] == ["code"]
+    assert {"authorization_code", "refresh_token"} <= set(metadata["grant_types_supported"])
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert "none" in metadata["token_endpoint_auth_methods_supported"]
+    assert metadata["client_id_metadata_document_supported"] is True
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+
+
+def test_static_tokens_and_credential_headers_keep_working_beside_oauth(oauth_team_worker, oauth_personal_worker,
+                                                                        prefect):
+    response = httpx2.post(oauth_team_worker.url, json=TOOLS_LIST,
+                           headers={**LEGACY, "authorization": f"Bearer {TEAM_TOKENS[1]}"})
+    assert response.status_code == 200 and len(response.json()["result"]["tools"]) == len(EXPECTED_TOOLS)
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get_flows", "arguments": {"limit": 2}}}
+    response = httpx2.post(oauth_personal_worker.url, json=call,
+                           headers={**LEGACY, "X-Prefect-Api-Url": prefect.api_url,
+                                    "X-Prefect-Api-Auth-String": prefect.auth_string})
+    result = response.json()["result"]
+    expected = prefect.rest("POST", "flows/filter", {"sort": "NAME_ASC", "limit": 2})
+    assert [flow["id"] for flow in result["structuredContent"]["flows"]] == [flow["id"] for flow in expected]
+
+
+# --- the official Python SDK, both modes ------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", CONSENT_MODES)
+def test_python_sdk_oauth_flow_then_tools_refresh_and_revoke(mode, request, prefect):
+    worker, credentials = worker_and_credentials(mode, request, prefect)
+    consent = HeadlessConsent(credentials)
+    storage = MemoryTokenStorage()
+    provider = sdk_provider(worker.url, consent, storage)
+    expected_flows = prefect.rest("POST", "flows/filter", {"sort": "NAME_ASC", "limit": 3})
+
+    async def flows_seen(session) -> list[str]:
+        result = await session.call_tool("get_flows", {"limit": 3})
+        assert not result.is_error, result
+        return [flow["id"] for flow in envelope(result)["flows"]]
+
+    async def go():
+        async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
+            async with Client(streamable_http_client(worker.url, http_client=http), mode=MODERN) as session:
+                tools = [tool.name for tool in (await session.list_tools()).tools]
+                first_flows = await flows_seen(session)
+                identity = envelope(await session.call_tool("get_identity", {}))["identity"]
+                first = storage.tokens
+                # The access token has run out (as far as the client knows): the SDK refreshes it.
+                provider.context.token_expiry_time = time.time() - 1
+                refreshed_flows = await flows_seen(session)
+                second = storage.tokens
+                return tools, first_flows, identity, first, refreshed_flows, second
+
+    tools, first_flows, identity, first, refreshed_flows, second = asyncio.run(go())
+    assert consent.consents == 1
+    assert tools == EXPECTED_TOOLS
+    assert first_flows == refreshed_flows == [flow["id"] for flow in expected_flows]
+    assert identity["api_url"] == prefect.api_url
+    assert first.refresh_token and second.access_token != first.access_token
+    assert second.refresh_token != first.refresh_token, "refresh tokens rotate"
+    assert first.token_type.lower() == "bearer" and 0 < first.expires_in <= 3600
+
+    server = AuthorizationServer(worker)
+    assert server.mcp(second.access_token).status_code == 200
+    registration = Registration(storage.client_info.client_id, LOOPBACK_REDIRECT)
+    revoked = server.revoke(registration, second.access_token)
+    assert revoked.status_code == 200, revoked.text
+    refused = server.mcp(second.access_token)
+    assert refused.status_code == 401 and 'error="invalid_token"' in challenge_of(refused), refused.text
+    refresh = server.refresh(registration, second.refresh_token)
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant", refresh.text
+
+    async def after_revocation() -> list[str]:
+        async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
+            async with Client(streamable_http_client(worker.url, http_client=http), mode=MODERN) as session:
+                return await flows_seen(session)
+
+    # The SDK meets the 401, runs the flow again (a second consent) and carries on.
+    assert asyncio.run(after_revocation()) == [flow["id"] for flow in expected_flows]
+    assert consent.consents == 2
