@@ -23,6 +23,8 @@ const METADATA_DOCUMENT_TTL_S: u64 = 600;
 pub const METADATA_DOCUMENT_MAX_BYTES: usize = 5 * 1024;
 const METADATA_DOCUMENT_TIMEOUT_MS: u32 = 5_000;
 const MAX_REDIRECT_URIS: usize = 10;
+/// Longer client_id URLs are refused before any fetch.
+const MAX_METADATA_URL: usize = 2048;
 const MAX_TEXT_FIELD: usize = 200;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -229,7 +231,19 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
     /// The client named by `client_id`: a registered one, or the metadata document at that URL.
     pub async fn client(&self, client_id: &str) -> Result<Client, ClientError> {
         if client_id.starts_with("https://") || client_id.starts_with("http://") {
+            if client_id.len() > MAX_METADATA_URL {
+                return Err(ClientError::BadMetadataDocument(format!(
+                    "the client_id URL is over {MAX_METADATA_URL} bytes"
+                )));
+            }
             return self.metadata_document_client(client_id).await;
+        }
+        // Ids this server issues are 22 base64url characters; anything else is unknown without
+        // a look-up (KV also refuses keys over 512 bytes).
+        let plausible =
+            client_id.len() <= 64 && client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !plausible {
+            return Err(ClientError::Unknown);
         }
         let stored = self.store.get(&client_key(client_id)).await?;
         stored.and_then(|text| serde_json::from_str(&text).ok()).ok_or(ClientError::Unknown)

@@ -37,7 +37,14 @@ mod memory {
 
     use super::*;
 
-    /// An in-memory store with KV's expiry rules, on a clock the test moves.
+    /// KV refuses longer keys.
+    const MAX_KEY_BYTES: usize = 512;
+
+    fn check_key(key: &str) -> Result<(), StoreError> {
+        if key.len() > MAX_KEY_BYTES { Err(StoreError(format!("key over {MAX_KEY_BYTES} bytes"))) } else { Ok(()) }
+    }
+
+    /// An in-memory store with KV's expiry and key-length rules, on a clock the test moves.
     #[derive(Default)]
     pub struct MemoryStore {
         entries: RefCell<BTreeMap<String, (String, Option<i64>)>>,
@@ -62,12 +69,14 @@ mod memory {
 
     impl Store for MemoryStore {
         async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+            check_key(key)?;
             let now = self.now.get();
             let entries = self.entries.borrow();
             Ok(entries.get(key).filter(|(_, expires)| expires.is_none_or(|e| e > now)).map(|(v, _)| v.clone()))
         }
 
         async fn put(&self, key: &str, value: &str, ttl_s: Option<u64>) -> Result<(), StoreError> {
+            check_key(key)?;
             let expires = ttl_s.map(|ttl| self.now.get() + kv_ttl(ttl) as i64);
             self.entries.borrow_mut().insert(key.to_owned(), (value.to_owned(), expires));
             Ok(())

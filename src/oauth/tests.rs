@@ -395,6 +395,8 @@ fn unknown_clients_and_redirect_uris_get_a_page_never_a_redirect() {
         server.authorize(&client, &[("redirect_uri", "https://client.example.com/callback/../evil")]),
         server.authorize(&client, &[("redirect_uri", "https://client.example.com.evil.example/callback")]),
         server.authorize(&client, &[("client_id", "")]),
+        server.authorize(&"x".repeat(5000), &[]),
+        server.authorize("client id with spaces", &[]),
     ] {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
         assert!(!reply.headers.contains_key(header::LOCATION));
