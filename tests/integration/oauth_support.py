@@ -44,12 +44,15 @@ LOOPBACK_REDIRECT = "http://127.0.0.1:8976/callback"
 
 
 def remember(*values: str | None) -> None:
-    """Records secrets; a token `<grant id>:<secret>` also counts its secret part on its own."""
+    """Records secrets the tests hand to the Worker."""
+    SECRETS.update(value for value in values if value)
+
+
+def remember_issued(*values: str | None) -> None:
+    """Records what the Worker issued; a token `<grant id>:<secret>` also counts its secret part."""
     for value in values:
         if value:
-            SECRETS.add(value)
-            if ":" in value and not value.startswith("http"):
-                SECRETS.add(value.split(":", 1)[1])
+            SECRETS.update((value, value.split(":", 1)[-1]))
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -170,7 +173,7 @@ class AuthorizationServer:
         response = self.http.post(self.metadata["registration_endpoint"], json=body)
         assert response.status_code == 201, (response.status_code, response.text)
         registered = response.json()
-        remember(registered.get("client_secret"))
+        remember_issued(registered.get("client_secret"))
         return Registration(registered["client_id"], body["redirect_uris"][0], registered.get("client_secret"))
 
     def authorization_url(self, client: Registration, challenge: str | None, *, state: str = "state-1",
@@ -208,14 +211,14 @@ class AuthorizationServer:
         assert redirect.status_code in (302, 303), (redirect.status_code, redirect.text[:2000])
         location = redirect.headers["location"]
         params = query_params(location)
-        remember(params.get("code"))
+        remember_issued(params.get("code"))
         return Authorization(location, params, verifier, client)
 
     def token(self, form: dict[str, str], headers: dict[str, str] | None = None) -> httpx2.Response:
         response = self.http.post(self.metadata["token_endpoint"], data=form, headers=headers)
         if response.status_code == 200:
             issued = response.json()
-            remember(issued.get("access_token"), issued.get("refresh_token"))
+            remember_issued(issued.get("access_token"), issued.get("refresh_token"))
         return response
 
     def redeem(self, authorization: Authorization, **overrides: str) -> httpx2.Response:
@@ -277,14 +280,14 @@ class MemoryTokenStorage:
         return self.tokens
 
     async def set_tokens(self, tokens: OAuthToken) -> None:
-        remember(tokens.access_token, tokens.refresh_token)
+        remember_issued(tokens.access_token, tokens.refresh_token)
         self.tokens = tokens
 
     async def get_client_info(self) -> OAuthClientInformationFull | None:
         return self.client_info
 
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        remember(client_info.client_secret)
+        remember_issued(client_info.client_secret)
         self.client_info = client_info
 
 
@@ -308,7 +311,7 @@ class HeadlessConsent:
                                        data={**form.prefilled(), **self.credentials})
         assert redirect.status_code in (302, 303), (redirect.status_code, redirect.text[:2000])
         params = query_params(redirect.headers["location"])
-        remember(params.get("code"))
+        remember_issued(params.get("code"))
         self.consents += 1
         self.result = AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 

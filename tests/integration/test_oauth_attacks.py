@@ -250,11 +250,17 @@ def test_a_token_for_another_audience_is_refused(server, oauth_personal_worker):
     tokens = server.tokens(client, team_credentials())
     assert server.mcp(tokens["access_token"]).status_code == 200
     port = server.origin.rsplit(":", 1)[1]
-    headers = {"accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25",
-               "authorization": f"Bearer {tokens['access_token']}", "host": f"localhost:{port}"}
-    response = server.http.post(server.resource, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+
+    def as_localhost(token: str) -> httpx2.Response:
+        headers = {"accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25",
+                   "authorization": f"Bearer {token}", "host": f"localhost:{port}"}
+        return server.http.post(server.resource, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
                                 headers=headers)
+
+    assert as_localhost(TEAM_TOKENS[0]).status_code == 200, "the other origin itself is served"
+    response = as_localhost(tokens["access_token"])
     assert response.status_code == 401, (response.status_code, response.text)
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
     other = AuthorizationServer(oauth_personal_worker)
     assert_refused(other, tokens["access_token"])
 
