@@ -112,6 +112,19 @@ pub async fn handle<F: Fetch, S: Store>(
     response
 }
 
+/// A fixed label for an OAuth path, for the log line.
+pub fn route_name(path: &str) -> Option<&'static str> {
+    Some(match path {
+        AUTHORIZE_PATH => "oauth_authorize",
+        TOKEN_PATH => "oauth_token",
+        REGISTER_PATH => "oauth_register",
+        REVOKE_PATH => "oauth_revoke",
+        AUTHORIZATION_SERVER_PATH => "oauth_metadata",
+        _ if is_oauth_path(path) => "oauth_resource_metadata",
+        _ => return None,
+    })
+}
+
 fn is_oauth_path(path: &str) -> bool {
     [AUTHORIZATION_SERVER_PATH, AUTHORIZE_PATH, TOKEN_PATH, REGISTER_PATH, REVOKE_PATH].contains(&path)
         || path == PROTECTED_RESOURCE_PATH

@@ -287,6 +287,7 @@ fn team_grant_uses_the_worker_secrets_until_its_token_is_withdrawn() {
     assert_eq!(reply.json()["result"]["isError"], false, "{}", reply.body);
     let sent = server.fetch.requests().into_iter().find(|r| r.uri().path() == "/api/flows/filter").unwrap();
     assert_eq!(sent.uri().host(), Some("prefect.example.com"));
+    assert_eq!(server.mcp(TEAM_TOKEN, PING).status, StatusCode::OK, "static tokens still work");
     assert_eq!(sent.headers()[header::AUTHORIZATION], format!("Bearer {SECRET_KEY}"));
     // The OAuth token never travels to Prefect.
     assert!(server.fetch.requests().iter().all(|r| !format!("{:?}", r.headers()).contains(&access)));

@@ -70,6 +70,22 @@ pub fn presented_bearer(headers: &HeaderMap) -> Result<Option<&str>, Denial> {
     }
 }
 
+/// How a request that passed the gate was let in, for the log line.
+pub fn auth_kind(headers: &HeaderMap, tokens: &AccessTokens, oauth: Option<&OAuthCheck>) -> &'static str {
+    let static_token = match oauth {
+        Some(check) if matches!(check.outcome, OAuthOutcome::Granted(_)) => return "oauth",
+        Some(check) => matches!(check.outcome, OAuthOutcome::Static),
+        None => !tokens.is_empty(),
+    };
+    if static_token {
+        "static"
+    } else if [HEADER_API_URL, HEADER_API_KEY, HEADER_AUTH_STRING].iter().any(|h| headers.contains_key(*h)) {
+        "headers"
+    } else {
+        "none"
+    }
+}
+
 /// What the OAuth layer found out about a `/mcp` request (only on a Worker with OAuth on).
 pub struct OAuthCheck {
     /// The protected-resource metadata URL, named in every challenge (RFC 9728 §5.1).

@@ -70,7 +70,14 @@ pub async fn handle_with_oauth<F: Fetch>(
     let mut response = match *request.method() {
         Method::OPTIONS => preflight(),
         _ if let Err(denial) = gate => unauthorized(denial, oauth.as_ref()),
-        Method::POST => post(request, path_toolsets.as_deref(), settings, fetch, gate.ok().flatten()).await,
+        Method::POST => {
+            let auth = access::auth_kind(request.headers(), &settings.access_tokens, oauth.as_ref());
+            let mut response = post(request, path_toolsets.as_deref(), settings, fetch, gate.ok().flatten()).await;
+            if let Some(summary) = response.extensions_mut().get_mut::<log::Summary>() {
+                summary.auth = Some(auth);
+            }
+            response
+        }
         _ => {
             let mut response = plain(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -123,7 +130,7 @@ pub fn route_name(path: &str) -> &'static str {
         Route::Root => "root",
         Route::Mcp { toolsets: None } => "mcp",
         Route::Mcp { toolsets: Some(_) } => "mcp_toolsets",
-        Route::Other => "other",
+        Route::Other => crate::oauth::route_name(path).unwrap_or("other"),
     }
 }
 
