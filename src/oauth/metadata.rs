@@ -4,7 +4,7 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{AUTHORIZE_PATH, OAuth, REGISTER_PATH, REVOKE_PATH, SCOPES, Store, TOKEN_PATH, json_response};
+use super::{AUTHORIZE_PATH, OAuth, REGISTER_PATH, REVOKE_PATH, SCOPE_READ, SCOPES, Store, TOKEN_PATH, json_response};
 use crate::protocol::Response;
 use crate::upstream::Fetch;
 
@@ -17,7 +17,8 @@ pub fn protected_resource<F: Fetch, S: Store>(oauth: &OAuth<'_, F, S>) -> Respon
             "resource": oauth.resource(),
             "authorization_servers": [oauth.issuer],
             "bearer_methods_supported": ["header"],
-            "scopes_supported": SCOPES,
+            // Clients ask for the scopes listed here; no tool writes yet, so read is all they need.
+            "scopes_supported": [SCOPE_READ],
             "resource_name": "Prefect MCP server",
         }),
     )
