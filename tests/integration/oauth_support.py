@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlencode, urljoin, urlsplit
 
 from typing import TYPE_CHECKING
 
@@ -140,6 +140,11 @@ class Registration:
         if self.client_secret:
             return {"client_id": self.client_id, "client_secret": self.client_secret}
         return {"client_id": self.client_id}
+
+    def basic_authorization(self) -> dict[str, str]:
+        """`client_secret_basic` (RFC 6749 §2.3.1: both parts form-encoded, then Basic)."""
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret or '')}"
+        return {"authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
 
 @dataclass

@@ -40,9 +40,10 @@ def server(oauth_team_worker) -> AuthorizationServer:
 
 @pytest.fixture(scope="module")
 def short_lived(prefect) -> AuthorizationServer:
+    """Team mode with lifetimes of seconds, and personal credentials offered beside team mode."""
     worker = start_oauth_worker("oauth-short-lived", team_variables(
         prefect, OAUTH_CODE_TTL_SECONDS=str(CODE_TTL_SECONDS),
-        OAUTH_ACCESS_TOKEN_TTL_SECONDS=str(ACCESS_TOKEN_TTL_SECONDS)))
+        OAUTH_ACCESS_TOKEN_TTL_SECONDS=str(ACCESS_TOKEN_TTL_SECONDS), OAUTH_ALLOW_PERSONAL_CREDENTIALS="true"))
     try:
         yield AuthorizationServer(worker)
     finally:
@@ -340,7 +341,46 @@ def test_cimd_urls_on_private_addresses_are_never_fetched(server, documents, fak
     assert documents.requests == [] and fake.requests == []
 
 
+def test_cimd_documents_that_do_not_hold_up_are_refused(oauth_personal_worker, documents):
+    """The bring-your-own Worker allows loopback URLs, so these documents are fetched and judged."""
+    server = AuthorizationServer(oauth_personal_worker)
+    challenge = pkce_pair()[1]
+
+    def document(path: str, **changes) -> str:
+        url = f"{documents.base}{path}"
+        documents.publish(path, {"client_id": url, "client_name": "Doc", "redirect_uris": [LOOPBACK_REDIRECT],
+                                 "token_endpoint_auth_method": "none", **changes})
+        return url
+
+    cases = [
+        (document("/other-id.json", client_id="https://elsewhere.example/client.json"), LOOPBACK_REDIRECT),
+        (document("/no-such-redirect.json"), "http://127.0.0.1:8976/elsewhere"),
+        (document("/huge.json", client_name="x" * 6000), LOOPBACK_REDIRECT),
+        (document("/secret-method.json", token_endpoint_auth_method="client_secret_basic"), LOOPBACK_REDIRECT),
+        (f"{documents.base}/missing.json", LOOPBACK_REDIRECT),
+    ]
+    for client_id, redirect_uri in cases:
+        assert_error_page(server.open(server.authorization_url(Registration(client_id, redirect_uri), challenge)))
+
+
 # --- the consent form -------------------------------------------------------------------------------
+
+
+HOSTILE_PREFECT_URLS = ["http://169.254.169.254/latest/meta-data/", "https://10.0.0.5/api", "file:///etc/passwd",
+                        "https://[::1]/api", "https://user:pw@prefect.example.com/api", "http://prefect.example.com/api"]
+
+
+def test_personal_credentials_with_a_private_prefect_url_are_refused_unsent(short_lived, fake: FakeUpstream):
+    """A production-like Worker (ALLOW_PRIVATE_PREFECT_URLS=false) offering personal credentials
+    beside team mode: the URL rules of the X-Prefect-Api-Url header apply to the form too."""
+    fake.requests.clear()
+    for url in [fake.api_url("ok"), *HOSTILE_PREFECT_URLS]:
+        page = consent_page(short_lived, short_lived.register())
+        fields = {"prefect_api_url": url, "prefect_api_key": "pnu_form_key_123"}
+        response = short_lived.submit(page, fields)
+        assert response.status_code == 400 and "location" not in response.headers, (url, response.text[:1000])
+        assert "pnu_form_key_123" not in response.text
+    assert fake.requests == []
 
 
 def consent_page(server: AuthorizationServer, client: Registration) -> Page:

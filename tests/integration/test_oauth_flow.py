@@ -21,10 +21,16 @@ from oauth_support import (
     LOOPBACK_REDIRECT,
     TEAM_TOKENS,
     AuthorizationServer,
+    DocumentServer,
     HeadlessConsent,
     MemoryTokenStorage,
+    Page,
     Registration,
+    personal_credentials,
+    pkce_pair,
+    query_params,
     sdk_provider,
+    team_credentials,
     worker_and_credentials,
 )
 
@@ -144,3 +150,74 @@ def test_python_sdk_oauth_flow_then_tools_refresh_and_revoke(mode, request, pref
     # The SDK meets the 401, runs the flow again (a second consent) and carries on.
     assert asyncio.run(after_revocation()) == [flow["id"] for flow in expected_flows]
     assert consent.consents == 2
+
+
+# --- clients without the SDK ------------------------------------------------------------------
+
+
+def test_a_client_id_metadata_document_stands_in_for_registration(oauth_personal_worker, prefect):
+    """The bring-your-own Worker allows loopback URLs (ALLOW_PRIVATE_PREFECT_URLS=true), so a
+    loopback document server can play the client's https site."""
+    documents = DocumentServer()
+    try:
+        client_id = f"{documents.base}/oauth/client.json"
+        documents.publish("/oauth/client.json", {
+            "client_id": client_id, "client_name": "Metadata Document Client", "redirect_uris": [LOOPBACK_REDIRECT],
+            "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"]})
+        server = AuthorizationServer(oauth_personal_worker)
+        client = Registration(client_id, LOOPBACK_REDIRECT)
+        page = Page.of(server.open(server.authorization_url(client, pkce_pair()[1])))
+        assert page.status == 200 and "Metadata Document Client" in page.text, page.text[:1000]
+        tokens = server.tokens(client, personal_credentials(prefect))
+        assert server.mcp(tokens["access_token"]).status_code == 200
+        # Fetched once, then cached.
+        assert documents.requests == ["/oauth/client.json"], documents.requests
+    finally:
+        documents.close()
+
+
+def test_confidential_clients_authenticate_at_the_token_endpoint(oauth_team_worker):
+    server = AuthorizationServer(oauth_team_worker)
+    for method in ("client_secret_basic", "client_secret_post"):
+        client = server.register(token_endpoint_auth_method=method)
+        assert client.client_secret, method
+        authorization = server.authorize(client, team_credentials())
+        form = {"grant_type": "authorization_code", "code": authorization.code, "redirect_uri": client.redirect_uri,
+                "code_verifier": authorization.verifier}
+        for wrong in ({"client_id": client.client_id}, {"client_id": client.client_id, "client_secret": "wrong"}):
+            refused = server.token({**form, **wrong})
+            assert refused.status_code == 401 and refused.json()["error"] == "invalid_client", refused.text
+        if method == "client_secret_basic":
+            response = server.token({**form, "client_id": client.client_id}, headers=client.basic_authorization())
+        else:
+            response = server.token({**form, **client.auth()})
+        assert response.status_code == 200, (method, response.text)
+        assert server.mcp(response.json()["access_token"]).status_code == 200
+
+
+def test_deny_sends_the_person_back_with_access_denied(oauth_team_worker):
+    server = AuthorizationServer(oauth_team_worker)
+    client = server.register()
+    page = Page.of(server.open(server.authorization_url(client, pkce_pair()[1])))
+    deny = [form for form in page.forms if set(form.prefilled()) == {"request"}]
+    assert len(deny) == 1, page.forms
+    response = server.http.post(f"{server.origin}{deny[0].action}", data={**deny[0].prefilled(), "action": "deny"})
+    assert response.status_code in (302, 303), response.text[:1000]
+    location = response.headers["location"]
+    assert location.startswith(client.redirect_uri + "?"), location
+    params = query_params(location)
+    assert params["error"] == "access_denied" and "code" not in params and params["iss"] == server.origin, params
+
+
+def test_wrong_personal_credentials_re_render_the_form(oauth_personal_worker, prefect):
+    server = AuthorizationServer(oauth_personal_worker)
+    page = Page.of(server.open(server.authorization_url(server.register(), pkce_pair()[1])))
+    for fields in ({"prefect_api_url": prefect.api_url, "prefect_auth_string": "mcp-user:wrong-password"},
+                   {"prefect_api_url": prefect.api_url},
+                   {"prefect_api_url": "not a url", "prefect_auth_string": prefect.auth_string}):
+        response = server.submit(page, fields)
+        assert response.status_code == 400 and "location" not in response.headers, (fields, response.text[:1000])
+        again = Page.of(response)
+        assert again.consent_form({"prefect_api_url": ""}), again.text
+        assert "wrong-password" not in response.text and prefect.auth_string not in response.text
