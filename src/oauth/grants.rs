@@ -271,6 +271,10 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         if grant.client_id != client_id {
             return Err(invalid("the refresh token was issued to another client"));
         }
+        if !self.team_token_current(&grant.access) {
+            revoke_grant(self.store, id, &grant).await?;
+            return Err(invalid("the access token this authorization was made with has been withdrawn"));
+        }
         if let Some(wanted) = scope {
             if let Some(extra) = wanted.iter().find(|s| !grant.scope.contains(s)) {
                 return Err(TokenError::new("invalid_scope", &format!("scope `{extra}` was not granted")));
@@ -338,6 +342,17 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         Ok(revoke_grant(self.store, id, &grant).await?)
     }
 
+    /// Whether the team token a grant was made with (if any) is still one of
+    /// `MCP_ACCESS_TOKENS`: withdrawing a token ends its grants.
+    fn team_token_current(&self, access: &Access) -> bool {
+        let hash = match access {
+            Access::Team { token_hash } => token_hash,
+            Access::Personal { token_hash: Some(token_hash), .. } => token_hash,
+            Access::Personal { token_hash: None, .. } => return true,
+        };
+        self.settings.access_tokens.hashes().any(|current| &current == hash)
+    }
+
     /// The Prefect credentials an access token stands for: `Some(None)` for a team grant
     /// (the Worker secrets apply), `Some(Some(..))` for a personal grant, `None` when the
     /// token is unknown, expired, revoked, for another audience, or its team token was
@@ -352,10 +367,11 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         if record.grant_id != id || record.expires_at <= self.now || grant.resource != self.resource() {
             return Ok(None);
         }
-        let team_token_current = |hash: &str| self.settings.access_tokens.hashes().any(|current| current == hash);
+        if !self.team_token_current(&grant.access) {
+            return Ok(None);
+        }
         Ok(match &grant.access {
-            Access::Team { token_hash } => team_token_current(token_hash).then_some(None),
-            Access::Personal { token_hash: Some(hash), .. } if !team_token_current(hash) => None,
+            Access::Team { .. } => Some(None),
             Access::Personal { sealed_credentials, .. } => {
                 let key = record.wrapped_key.as_deref().and_then(|wrapped| crypto::unwrap(wrapped, token));
                 let opened = key.and_then(|key| crypto::open(&key, sealed_credentials, id.as_bytes()));

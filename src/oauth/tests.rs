@@ -277,7 +277,7 @@ fn mcp_challenges_requests_without_credentials_and_keeps_static_tokens_and_heade
 #[test]
 fn team_grant_uses_the_worker_secrets_until_its_token_is_withdrawn() {
     let mut server = team();
-    let (_, tokens) = server.team_tokens();
+    let (client, tokens) = server.team_tokens();
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 3600);
     assert_eq!(tokens["scope"], "prefect:read");
@@ -292,6 +292,27 @@ fn team_grant_uses_the_worker_secrets_until_its_token_is_withdrawn() {
     // The OAuth token never travels to Prefect.
     assert!(server.fetch.requests().iter().all(|r| !format!("{:?}", r.headers()).contains(&access)));
 
+    server.settings.access_tokens = AccessTokens::new(vec!["another-team-token".into()]);
+    assert_invalid_token(&server.mcp(&access, PING));
+    let refresh = server.refresh(&client, &token(&tokens, "refresh_token"));
+    assert_eq!(refresh.json()["error"], "invalid_grant", "a withdrawn token cannot be refreshed into new access");
+}
+
+#[test]
+fn personal_grants_on_a_gated_worker_need_and_keep_a_team_token() {
+    let mut server = personal();
+    server.settings.access_tokens = AccessTokens::new(vec![TEAM_TOKEN.into()]);
+    let client = server.public_client();
+    let signed = server.authorize(&client, &[]).signed_request();
+    let without = server.consent(&signed, &[("prefect_api_url", PERSONAL_URL), ("prefect_api_key", PERSONAL_KEY)]);
+    assert_eq!(without.status, StatusCode::BAD_REQUEST);
+    assert!(without.body.contains("access tokens as well"), "{}", without.body);
+    let code = server.code(
+        &client,
+        &[("prefect_api_url", PERSONAL_URL), ("prefect_api_key", PERSONAL_KEY), ("access_token", TEAM_TOKEN)],
+    );
+    let access = token(&server.exchange(&client, &code, VERIFIER).json(), "access_token");
+    assert_eq!(server.mcp(&access, PING).status, StatusCode::OK);
     server.settings.access_tokens = AccessTokens::new(vec!["another-team-token".into()]);
     assert_invalid_token(&server.mcp(&access, PING));
 }
