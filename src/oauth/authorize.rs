@@ -7,6 +7,8 @@
 //! state. The signing key is 32 random bytes created on first use and kept in the store
 //! (`config:form-key`).
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -327,8 +329,6 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
     }
 
     async fn form_key(&self) -> Result<Vec<u8>, StoreError> {
-        use base64::Engine;
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
         if let Some(key) = self.store.get(FORM_KEY).await?.and_then(|k| B64.decode(k).ok()).filter(|k| k.len() == 32) {
             return Ok(key);
         }
@@ -351,12 +351,11 @@ fn sign_request(key: &[u8], auth: &AuthRequest) -> String {
 }
 
 fn open_request(key: &[u8], signed: &str) -> Option<AuthRequest> {
-    use base64::Engine;
     let (payload, signature) = signed.split_once('.')?;
     if !crypto::verify(key, payload.as_bytes(), signature) {
         return None;
     }
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+    serde_json::from_slice(&B64.decode(payload).ok()?).ok()
 }
 
 /// 302 to `redirect_uri` with `pairs` and `iss` (RFC 9207) added to its query.
@@ -447,8 +446,12 @@ fn consent_page(
     status: StatusCode,
 ) -> Response {
     let hidden = format!("<input type=\"hidden\" name=\"request\" value=\"{}\">", escape(signed));
-    let token_input = "<label for=\"{id}\">Access token</label>\
-        <input type=\"password\" id=\"{id}\" name=\"access_token\" autocomplete=\"off\" required>";
+    let token_input = |id: &str| {
+        format!(
+            "<label for=\"{id}\">Access token</label>\
+             <input type=\"password\" id=\"{id}\" name=\"access_token\" autocomplete=\"off\" required>"
+        )
+    };
     let mut forms = String::new();
     if modes.team {
         forms += &format!(
@@ -457,12 +460,11 @@ fn consent_page(
              <p class=\"note\">Use one of this server's access tokens (from its operator). The application then \
              reads the Prefect workspace configured on this server, until that token is withdrawn.</p>{}\
              <button type=\"submit\">Allow</button></fieldset></form>",
-            token_input.replace("{id}", "team-token")
+            token_input("team-token")
         );
     }
     if modes.personal {
-        let token =
-            if modes.personal_needs_token { token_input.replace("{id}", "personal-token") } else { String::new() };
+        let token = if modes.personal_needs_token { token_input("personal-token") } else { String::new() };
         forms += &format!(
             "<form method=\"post\" action=\"/authorize\"><fieldset><legend>Your own Prefect credentials</legend>{hidden}\
              <input type=\"hidden\" name=\"mode\" value=\"personal\">{token}\

@@ -130,20 +130,16 @@ struct Registration {
     scope: Option<String>,
 }
 
-fn metadata_error(code: &'static str, description: &str) -> TokenError {
-    TokenError::new(code, description)
-}
-
 /// Checks registration (or metadata document) fields and builds the client.
 fn client_from(registration: Registration, client_id: String, metadata_document: bool) -> Result<Client, TokenError> {
     let redirect_uris = registration.redirect_uris.filter(|uris| !uris.is_empty()).ok_or_else(|| {
-        metadata_error("invalid_redirect_uri", "redirect_uris is required: a list of at least one URI")
+        TokenError::new("invalid_redirect_uri", "redirect_uris is required: a list of at least one URI")
     })?;
     if redirect_uris.len() > MAX_REDIRECT_URIS {
-        return Err(metadata_error("invalid_redirect_uri", "at most 10 redirect_uris"));
+        return Err(TokenError::new("invalid_redirect_uri", "at most 10 redirect_uris"));
     }
     for uri in &redirect_uris {
-        check_redirect_uri(uri).map_err(|reason| metadata_error("invalid_redirect_uri", &reason))?;
+        check_redirect_uri(uri).map_err(|reason| TokenError::new("invalid_redirect_uri", &reason))?;
     }
     let method = registration.token_endpoint_auth_method.unwrap_or_else(|| {
         // RFC 7591's default; a metadata document has no secret to use.
@@ -152,13 +148,13 @@ fn client_from(registration: Registration, client_id: String, metadata_document:
     let allowed: &[&str] =
         if metadata_document { &["none"] } else { &["none", "client_secret_basic", "client_secret_post"] };
     if !allowed.contains(&method.as_str()) {
-        return Err(metadata_error(
+        return Err(TokenError::new(
             "invalid_client_metadata",
             &format!("token_endpoint_auth_method `{method}` is not supported; use one of {}", allowed.join(", ")),
         ));
     }
     let invalid = |field: &str, value: &str| {
-        metadata_error("invalid_client_metadata", &format!("{field} `{value}` is not supported by this server"))
+        TokenError::new("invalid_client_metadata", &format!("{field} `{value}` is not supported by this server"))
     };
     for grant_type in registration.grant_types.iter().flatten() {
         if !["authorization_code", "refresh_token"].contains(&grant_type.as_str()) {
@@ -193,7 +189,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         let registration: Registration = match serde_json::from_slice(body) {
             Ok(registration) => registration,
             Err(e) => {
-                return metadata_error(
+                return TokenError::new(
                     "invalid_client_metadata",
                     &format!("the body is not client metadata JSON: {e}"),
                 )
