@@ -8,6 +8,9 @@ with Prefect's own REST answers, refresh and revocation."""
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+import subprocess
 import time
 
 import httpx2
@@ -15,6 +18,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from harness import ROOT, quiet_node_env
 from mcp_client import EXPECTED_TOOLS, MODERN, envelope
 from oauth_support import (
     CONSENT_MODES,
@@ -150,6 +154,22 @@ def test_python_sdk_oauth_flow_then_tools_refresh_and_revoke(mode, request, pref
     # The SDK meets the 401, runs the flow again (a second consent) and carries on.
     assert asyncio.run(after_revocation()) == [flow["id"] for flow in expected_flows]
     assert consent.consents == 2
+
+
+@pytest.mark.parametrize("mode", CONSENT_MODES)
+def test_typescript_sdk_oauth_flow(mode, request, prefect):
+    """tests/js/oauth_client.mjs: the TypeScript SDK's OAuthClientProvider, its redirect filling the form."""
+    worker, credentials = worker_and_credentials(mode, request, prefect)
+    node = shutil.which("node")
+    assert node, "`node` is not on PATH (install bug)"
+    command = [node, str(ROOT / "tests" / "js" / "oauth_client.mjs"), worker.url,
+               *(f"{name}={value}" for name, value in credentials.items())]
+    completed = subprocess.run(command, cwd=ROOT, env=quiet_node_env(), capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}"
+    report = json.loads(completed.stdout)
+    expected = prefect.rest("POST", "flows/filter", {"sort": "NAME_ASC", "limit": 2})
+    assert report == {"toolNames": EXPECTED_TOOLS, "flows": [flow["id"] for flow in expected], "consents": 1,
+                      "tokenType": "Bearer", "hasRefreshToken": True}, report
 
 
 # --- clients without the SDK ------------------------------------------------------------------
