@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import secrets
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -375,6 +376,18 @@ def oauth_personal_worker(prefect: "Prefect") -> Worker:
 
 def storage_files(worker: Worker) -> list[Path]:
     return [path for path in worker.kv_dir.rglob("*") if path.is_file()]
+
+
+def kv_entries(worker: Worker) -> dict[str, int | None]:
+    """OAUTH_KV's keys and their expiry (Unix milliseconds, None for none), read from the SQLite
+    database in which Miniflare keeps a KV namespace."""
+    entries: dict[str, int | None] = {}
+    for database in worker.kv_dir.glob("v3/kv/miniflare-KVNamespaceObject/*.sqlite"):
+        if database.name == "metadata.sqlite":
+            continue
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            entries.update(connection.execute("SELECT key, expiration FROM _mf_entries").fetchall())
+    return entries
 
 
 class DocumentServer:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from urllib.parse import quote
 
 from oauth_support import (
     OAUTH_WORKERS,
     SECRETS,
     AuthorizationServer,
+    kv_entries,
     personal_credentials,
     remember,
     storage_files,
@@ -57,3 +59,17 @@ def test_storage_and_logs_hold_no_secret(oauth_team_worker, oauth_personal_worke
     leaks = sorted({(name, secret[:12] + "...") for name, content in dumped.items()
                     for needle, secret in needles.items() if needle in content})
     assert leaks == [], leaks
+
+
+def test_every_record_expires(oauth_team_worker, oauth_personal_worker, prefect):
+    """Codes, tokens, grants and clients carry a storage TTL; only the Worker's own configuration
+    (the consent-form signing key) is kept without one."""
+    make_grants(AuthorizationServer(oauth_team_worker), team_credentials())
+    make_grants(AuthorizationServer(oauth_personal_worker), personal_credentials(prefect))
+    horizon_ms = (time.time() + 400 * 24 * 3600) * 1000
+    for worker in (oauth_team_worker, oauth_personal_worker):
+        entries = kv_entries(worker)
+        assert len(entries) >= 6, entries
+        without_ttl = sorted(key for key, expiration in entries.items() if expiration is None)
+        assert all(key.startswith("config:") for key in without_ttl), without_ttl
+        assert all(expiration <= horizon_ms for expiration in entries.values() if expiration is not None), entries
