@@ -352,7 +352,9 @@ def team_variables(prefect: "Prefect", **extra: str) -> dict[str, str]:
 
 
 # Bring-your-own mode: no Prefect secrets; loopback Prefect URLs allowed (the test server is on loopback).
-PERSONAL_VARIABLES = {"ALLOW_UNAUTHENTICATED": "false", "ALLOW_PRIVATE_PREFECT_URLS": "true"}
+# The code lifetime is set above its 60 s cap, to show that the cap holds.
+PERSONAL_VARIABLES = {"ALLOW_UNAUTHENTICATED": "false", "ALLOW_PRIVATE_PREFECT_URLS": "true",
+                      "OAUTH_CODE_TTL_SECONDS": "3600"}
 
 
 @pytest.fixture(scope="session")
