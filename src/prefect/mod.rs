@@ -4,6 +4,10 @@ mod allowlist;
 mod cloud;
 mod csrf;
 mod error;
+pub mod flow_names;
+pub mod limits;
+pub mod paging;
+pub mod records;
 
 use futures::lock::Mutex;
 use http::{Method, header};

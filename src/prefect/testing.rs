@@ -5,6 +5,8 @@ use std::cell::RefCell;
 
 use serde_json::Value;
 
+use super::PrefectClient;
+use crate::credentials::{Authorization, Credentials, Source};
 use crate::upstream::{Fetch, FetchError, UpstreamRequest, UpstreamResponse};
 
 type Responder = Box<dyn Fn(&Value) -> (u16, Value)>;
@@ -27,6 +29,16 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A client of the Prefect API at `url`, without credentials, answered by this fake.
+    pub fn client(&self, url: &str) -> PrefectClient<'_, Self> {
+        let credentials = Credentials {
+            api_url: url::Url::parse(url).unwrap(),
+            authorization: Authorization::None,
+            source: Source::Secrets,
+        };
+        PrefectClient::new(self, credentials, 1000)
     }
 
     /// Answers `method path` with `status` and a JSON body. A `path` with `?query` matches

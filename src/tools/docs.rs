@@ -10,7 +10,7 @@
 //! returned as it came.
 
 use http::header;
-use rmcp::model::{CallToolResult, ContentBlock, Tool};
+use rmcp::model::{CallToolResult, ContentBlock};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -18,10 +18,10 @@ use time::Duration;
 use url::Url;
 
 use super::args::Limit;
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
+use super::{AnyObject, ToolContext};
 use crate::upstream::{Fetch, FetchError, UpstreamResponse};
-
-pub const SEARCH_NAME: &str = "docs_search_prefect";
-pub const RELEASE_NOTES_NAME: &str = "docs_get_release_notes";
 
 /// Budget for the whole exchange with the docs server, handshake included.
 pub const DOCS_TIMEOUT_MS: u32 = 5_000;
@@ -65,28 +65,43 @@ pub struct ReleaseNotesParams {
     pub version: String,
 }
 
-pub fn definitions() -> Vec<Tool> {
-    vec![
-        super::definition::<SearchParams, super::AnyObject>(SEARCH_NAME, "Docs Search Prefect", SEARCH_DESCRIPTION),
-        super::definition::<ReleaseNotesParams, super::AnyObject>(
-            RELEASE_NOTES_NAME,
-            "Docs Get Release Notes",
-            RELEASE_NOTES_DESCRIPTION,
-        ),
-    ]
+pub const SEARCH: ToolInfo = ToolInfo {
+    name: "docs_search_prefect",
+    title: "Docs Search Prefect",
+    description: SEARCH_DESCRIPTION,
+    toolset: Some(Toolset::Docs),
+    availability: Availability::DocsConfigured,
+    failure: "",
+    guide: "docs_search_prefect: Prefect's documentation, for how Prefect works or should be used.",
+    types: ToolTypes::of::<SearchParams, AnyObject>(),
+};
+
+pub const RELEASE_NOTES: ToolInfo = ToolInfo {
+    name: "docs_get_release_notes",
+    title: "Docs Get Release Notes",
+    description: RELEASE_NOTES_DESCRIPTION,
+    toolset: Some(Toolset::Docs),
+    availability: Availability::DocsConfigured,
+    failure: "",
+    guide: "docs_get_release_notes: what changed, was fixed or was deprecated in a Prefect release.",
+    types: ToolTypes::of::<ReleaseNotesParams, AnyObject>(),
+};
+
+pub async fn search<F: Fetch>(ctx: &ToolContext<'_, F>, params: SearchParams) -> CallToolResult {
+    forward(ctx, "search_prefect", &params).await
 }
 
-pub async fn search<F: Fetch>(fetch: &F, url: &Url, params: SearchParams) -> CallToolResult {
-    forward(fetch, url, "search_prefect", &params).await
+pub async fn release_notes<F: Fetch>(ctx: &ToolContext<'_, F>, params: ReleaseNotesParams) -> CallToolResult {
+    forward(ctx, "get_release_notes", &params).await
 }
 
-pub async fn release_notes<F: Fetch>(fetch: &F, url: &Url, params: ReleaseNotesParams) -> CallToolResult {
-    forward(fetch, url, "get_release_notes", &params).await
-}
-
-async fn forward<F: Fetch, P: Serialize>(fetch: &F, url: &Url, remote_tool: &str, params: &P) -> CallToolResult {
+/// The registry only calls the docs tools when a docs server is configured.
+async fn forward<F: Fetch, P: Serialize>(ctx: &ToolContext<'_, F>, remote_tool: &str, params: &P) -> CallToolResult {
+    let Some(url) = ctx.docs_url.as_ref() else {
+        return CallToolResult::error(vec![ContentBlock::text("No Prefect docs server is configured on this server.")]);
+    };
     let arguments = serde_json::to_value(params).expect("parameters serialise");
-    match DocsSession::new(fetch, url).call(remote_tool, arguments).await {
+    match DocsSession::new(&ctx.fetch, url).call(remote_tool, arguments).await {
         Ok(result) => result,
         Err(reason) => CallToolResult::error(vec![ContentBlock::text(format!(
             "The Prefect docs service at {} is unavailable: {reason}. Try again later, or answer without \
@@ -271,6 +286,7 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
+    use crate::credentials::CredentialError;
     use crate::tools::testing::{structured, text};
     use crate::upstream::UpstreamRequest;
 
@@ -318,13 +334,9 @@ mod tests {
     }
 
     fn run<F: Fetch>(fetch: &F, name: &str, arguments: Value) -> CallToolResult {
-        let (url, arguments) = (url(), arguments.as_object().cloned());
-        futures::executor::block_on(async {
-            match name {
-                SEARCH_NAME => super::super::invoke(name, arguments, |p| search(fetch, &url, p)).await,
-                _ => super::super::invoke(name, arguments, |p| release_notes(fetch, &url, p)).await,
-            }
-        })
+        let ctx = ToolContext::new(Err(CredentialError::NotConfigured), fetch, 1000, crate::clock::now())
+            .with_docs_url(Some(url()));
+        super::super::testing::run(&ctx, name, arguments)
     }
 
     #[test]
@@ -337,7 +349,7 @@ mod tests {
                 json!({"jsonrpc": "2.0", "id": body["id"], "result": search_result()}).to_string(),
             )
         });
-        let result = run(&docs, SEARCH_NAME, json!({"query": "work pools", "top_k": 1}));
+        let result = run(&docs, SEARCH.name, json!({"query": "work pools", "top_k": 1}));
         assert_eq!(result.is_error, Some(false));
         assert_eq!(structured(&result), &search_result()["structuredContent"]);
         assert_eq!(docs.bodies().len(), 1);
@@ -378,7 +390,7 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
         });
-        let result = run(&docs, RELEASE_NOTES_NAME, json!({"version": "3.4.1"}));
+        let result = run(&docs, RELEASE_NOTES.name, json!({"version": "3.4.1"}));
         assert_eq!(structured(&result), &json!({"version": "3.4.1", "notes_markdown": "notes"}));
         let methods: Vec<_> = docs.bodies().iter().map(|b| b["method"].as_str().unwrap().to_owned()).collect();
         assert_eq!(methods, ["tools/call", "initialize", "notifications/initialized", "tools/call"]);
@@ -391,7 +403,7 @@ mod tests {
             let result = json!({"content": [{"type": "text", "text": "Error calling tool 'search_prefect': Query must not be empty."}], "isError": true});
             respond(200, "application/json", json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string())
         });
-        let result = run(&docs, SEARCH_NAME, json!({"query": " "}));
+        let result = run(&docs, SEARCH.name, json!({"query": " "}));
         assert_eq!(result.is_error, Some(true));
         assert_eq!(text(&result), "Error calling tool 'search_prefect': Query must not be empty.");
         assert!(result.structured_content.is_none());
@@ -403,7 +415,7 @@ mod tests {
             let error = json!({"code": -32602, "message": "Unknown tool: get_release_notes"});
             respond(200, "application/json", json!({"jsonrpc": "2.0", "id": body["id"], "error": error}).to_string())
         });
-        let result = run(&refused, RELEASE_NOTES_NAME, json!({"version": "latest"}));
+        let result = run(&refused, RELEASE_NOTES.name, json!({"version": "latest"}));
         assert_eq!(result.is_error, Some(true));
         assert!(text(&result).contains("Unknown tool: get_release_notes"), "{}", text(&result));
 
@@ -411,13 +423,13 @@ mod tests {
             let result = json!({"content": [{"type": "text", "text": "no structure"}]});
             respond(200, "application/json", json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string())
         });
-        assert_eq!(structured(&run(&plain, SEARCH_NAME, json!({"query": "x"}))), &json!({"result": "no structure"}));
+        assert_eq!(structured(&run(&plain, SEARCH.name, json!({"query": "x"}))), &json!({"result": "no structure"}));
 
         let image = Docs::new(|_, body| {
             let result = json!({"content": [{"type": "image", "data": "AA==", "mimeType": "image/png"}], "structuredContent": {"a": 1}});
             respond(200, "application/json", json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string())
         });
-        let result = run(&image, SEARCH_NAME, json!({"query": "x"}));
+        let result = run(&image, SEARCH.name, json!({"query": "x"}));
         assert_eq!(text(&result), r#"{"type":"image","data":"AA==","mimeType":"image/png"}"#);
         assert_eq!(structured(&result), &json!({"a": 1}));
     }
@@ -425,7 +437,7 @@ mod tests {
     #[test]
     fn unreachable_or_slow_services_are_reported_as_unavailable() {
         let down = Docs::new(|_, _| Err(FetchError::Network("connection refused".into())));
-        let result = run(&down, SEARCH_NAME, json!({"query": "x"}));
+        let result = run(&down, SEARCH.name, json!({"query": "x"}));
         assert_eq!(result.is_error, Some(true));
         assert!(
             text(&result).starts_with("The Prefect docs service at 127.0.0.1 is unavailable: connection failed"),
@@ -434,20 +446,20 @@ mod tests {
         );
 
         let slow = Docs::new(|_, _| Err(FetchError::Timeout { after_ms: DOCS_TIMEOUT_MS }));
-        assert!(text(&run(&slow, SEARCH_NAME, json!({"query": "x"}))).contains("no answer within 5000 ms"));
+        assert!(text(&run(&slow, SEARCH.name, json!({"query": "x"}))).contains("no answer within 5000 ms"));
 
         let broken = Docs::new(|_, _| respond(502, "text/html", "<html>bad gateway</html>".into()));
-        assert!(text(&run(&broken, SEARCH_NAME, json!({"query": "x"}))).contains("HTTP 502 without a JSON-RPC answer"));
+        assert!(text(&run(&broken, SEARCH.name, json!({"query": "x"}))).contains("HTTP 502 without a JSON-RPC answer"));
     }
 
     #[test]
     fn arguments_are_checked_before_forwarding() {
         let docs = Docs::new(|_, _| panic!("nothing should be sent"));
         for (name, arguments, named) in [
-            (SEARCH_NAME, json!({"query": "x", "top_k": 21}), "top_k: expected an integer from 1 to 20, got 21"),
-            (SEARCH_NAME, json!({}), "missing field `query`"),
-            (RELEASE_NOTES_NAME, json!({}), "missing field `version`"),
-            (RELEASE_NOTES_NAME, json!({"version": "latest", "x": 1}), "unknown field `x`"),
+            (SEARCH.name, json!({"query": "x", "top_k": 21}), "top_k: expected an integer from 1 to 20, got 21"),
+            (SEARCH.name, json!({}), "missing field `query`"),
+            (RELEASE_NOTES.name, json!({}), "missing field `version`"),
+            (RELEASE_NOTES.name, json!({"version": "latest", "x": 1}), "unknown field `x`"),
         ] {
             let result = run(&docs, name, arguments);
             assert_eq!(result.is_error, Some(true));
@@ -457,7 +469,7 @@ mod tests {
 
     #[test]
     fn schemas_match_the_remote_tools() {
-        let tools = definitions();
+        let tools = [(SEARCH.types.definition)(&SEARCH), (RELEASE_NOTES.types.definition)(&RELEASE_NOTES)];
         let search = &tools[0].input_schema;
         assert_eq!(search["required"], json!(["query"]));
         assert_eq!(search["properties"]["top_k"]["anyOf"][0], json!({"type": "integer", "minimum": 1, "maximum": 20}));

@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::ToolError;
 use super::args::Filter;
 
 /// The shape of one level of a filter.
@@ -94,7 +95,7 @@ pub fn is_detail_query(filter: Option<&Map<String, Value>>) -> bool {
 }
 
 /// A tool's `filter` argument after checking: `None` when absent or `{}`.
-pub fn checked(filter: Option<Filter>, rule: &Rule) -> Result<Option<Map<String, Value>>, String> {
+pub fn checked(filter: Option<Filter>, rule: &Rule) -> Result<Option<Map<String, Value>>, ToolError> {
     let filter = filter.map(|f| f.0).filter(|f| !f.is_empty());
     if let Some(filter) = &filter {
         validate(filter, rule)?;
@@ -103,8 +104,8 @@ pub fn checked(filter: Option<Filter>, rule: &Rule) -> Result<Option<Map<String,
 }
 
 /// Checks `filter` against `rule`; the error names the offending path.
-pub fn validate(filter: &Map<String, Value>, rule: &Rule) -> Result<(), String> {
-    check_fields(filter, rule, "")
+pub fn validate(filter: &Map<String, Value>, rule: &Rule) -> Result<(), ToolError> {
+    check_fields(filter, rule, "").map_err(ToolError::InvalidArguments)
 }
 
 const UUIDS: Rule = Rule::Value(Kind::Uuids);
@@ -265,7 +266,7 @@ mod tests {
     use serde_json::json;
 
     fn check(filter: Value) -> Result<(), String> {
-        validate(filter.as_object().unwrap(), &FLOW_FILTER)
+        validate(filter.as_object().unwrap(), &FLOW_FILTER).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -291,7 +292,8 @@ mod tests {
 
     #[test]
     fn automation_filter_allows_ids_names_and_enabled_only() {
-        let check = |filter: Value| validate(filter.as_object().unwrap(), &AUTOMATION_FILTER);
+        let check =
+            |filter: Value| validate(filter.as_object().unwrap(), &AUTOMATION_FILTER).map_err(|e| e.to_string());
         check(json!({"id": {"any_": ["x"]}, "name": {"any_": ["a"]}, "enabled": {"eq_": false}})).unwrap();
         assert_eq!(
             check(json!({"tags": {"any_": ["a"]}})).unwrap_err(),
@@ -309,12 +311,14 @@ mod tests {
         let filter = json!({"paused": {"eq_": true}, "tags": {"any_": ["etl"], "operator": "or_"},
                             "flow_or_deployment_name": {"like_": "etl"}, "work_queue_name": {"any_": ["q"]}});
         validate(filter.as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap();
-        let err =
-            validate(json!({"concurrency_limit": {"ge_": 1}}).as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap_err();
+        let check = |filter: Value| {
+            validate(filter.as_object().unwrap(), &DEPLOYMENT_FILTER).map_err(|e| e.to_string()).unwrap_err()
+        };
+        let err = check(json!({"concurrency_limit": {"ge_": 1}}));
         assert!(err.starts_with("unknown filter key `concurrency_limit`"), "{err}");
-        let err = validate(json!({"paused": {"ne_": true}}).as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap_err();
+        let err = check(json!({"paused": {"ne_": true}}));
         assert_eq!(err, "unknown filter key `paused.ne_`; allowed under `paused`: eq_");
-        let err = validate(json!({"paused": {"eq_": "yes"}}).as_object().unwrap(), &DEPLOYMENT_FILTER).unwrap_err();
+        let err = check(json!({"paused": {"eq_": "yes"}}));
         assert_eq!(err, "`paused.eq_` must be true or false");
     }
 
@@ -323,11 +327,11 @@ mod tests {
         let check = |f: Value| validate(f.as_object().unwrap(), &WORK_POOL_FILTER);
         check(json!({"type": {"any_": ["process"]}, "name": {"any_": ["a"]}, "operator": "or_"})).unwrap();
         assert_eq!(
-            check(json!({"name": {"like_": "prod-%"}})).unwrap_err(),
+            check(json!({"name": {"like_": "prod-%"}})).unwrap_err().to_string(),
             "unknown filter key `name.like_`; allowed under `name`: any_"
         );
         assert_eq!(
-            check(json!({"status": {"any_": ["READY"]}})).unwrap_err(),
+            check(json!({"status": {"any_": ["READY"]}})).unwrap_err().to_string(),
             "unknown filter key `status`; allowed: operator, id, name, type"
         );
     }
@@ -368,21 +372,25 @@ mod tests {
                      "parent_task_run_id": {"is_null_": true}, "idempotency_key": {"not_any_": ["k"]}}))
         .unwrap();
         assert_eq!(
-            check(json!({"state": {"type": {"any_": ["EXPLODED"]}}})).unwrap_err(),
+            check(json!({"state": {"type": {"any_": ["EXPLODED"]}}})).unwrap_err().to_string(),
             "`state.type.any_` item 0 (\"EXPLODED\") is not a state type; expected one of: SCHEDULED, PENDING, \
              RUNNING, COMPLETED, FAILED, CANCELLED, CRASHED, PAUSED, CANCELLING"
         );
         assert!(
             check(json!({"start_time": {"after_": "yesterday"}}))
                 .unwrap_err()
+                .to_string()
                 .starts_with("`start_time.after_` (\"yesterday\") is not an ISO 8601 timestamp")
         );
         assert_eq!(
-            check(json!({"start_time": {"gt_": "2024-01-01"}})).unwrap_err(),
+            check(json!({"start_time": {"gt_": "2024-01-01"}})).unwrap_err().to_string(),
             "unknown filter key `start_time.gt_`; allowed under `start_time`: before_, after_, is_null_"
         );
         assert!(
-            check(json!({"state": {"kind": "FAILED"}})).unwrap_err().starts_with("unknown filter key `state.kind`")
+            check(json!({"state": {"kind": "FAILED"}}))
+                .unwrap_err()
+                .to_string()
+                .starts_with("unknown filter key `state.kind`")
         );
         assert!(check(json!({"expected_start_time": {"is_null_": true}})).is_err());
     }
@@ -397,12 +405,16 @@ mod tests {
         assert!(
             check(json!({"state": {"kind": "FAILED"}}))
                 .unwrap_err()
+                .to_string()
                 .starts_with("unknown filter key `state.kind`; allowed under `state`: operator, type, name")
         );
         assert!(
-            check(json!({"state": {"type": {"not_any_": ["FAILED"]}}})).unwrap_err().contains("`state.type.not_any_`")
+            check(json!({"state": {"type": {"not_any_": ["FAILED"]}}}))
+                .unwrap_err()
+                .to_string()
+                .contains("`state.type.not_any_`")
         );
-        assert!(check(json!({"id": {"any_": ["x"]}})).unwrap_err().contains("not a valid UUID"));
+        assert!(check(json!({"id": {"any_": ["x"]}})).unwrap_err().to_string().contains("not a valid UUID"));
     }
 
     #[test]

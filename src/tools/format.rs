@@ -1,5 +1,6 @@
 //! Value formatting shared by the tools' result shapes.
 
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -28,6 +29,37 @@ pub fn datetime(at: OffsetDateTime) -> String {
 /// [`timestamp`] over an optional value.
 pub fn optional_timestamp(raw: Option<&str>) -> Option<String> {
     raw.map(timestamp)
+}
+
+/// One line per schedule kind: the cron expression, interval seconds or RRULE text (line
+/// breaks shown as `\n`), with the timezone.
+pub fn describe_schedule(schedule: &Value) -> String {
+    let text = |key: &str| schedule.get(key).and_then(Value::as_str);
+    let timezone = text("timezone").unwrap_or("none");
+    if let Some(cron) = text("cron") {
+        let day_or = schedule.get("day_or").and_then(Value::as_bool).unwrap_or(true);
+        format!("cron \"{cron}\", timezone {timezone}, day_or {day_or}")
+    } else if let Some(seconds) = schedule.get("interval").and_then(Value::as_f64) {
+        let seconds = if seconds.fract() == 0.0 { format!("{}", seconds as i64) } else { seconds.to_string() };
+        let anchor = text("anchor_date").map(|a| format!(", anchor {}", timestamp(a))).unwrap_or_default();
+        format!("interval {seconds} seconds{anchor}, timezone {timezone}")
+    } else if let Some(rrule) = text("rrule") {
+        format!("rrule \"{}\", timezone {timezone}", rrule.replace('\n', "\\n"))
+    } else {
+        schedule.to_string()
+    }
+}
+
+/// The name of a Python logging level, as Prefect records it.
+pub fn level_name(level: i64) -> String {
+    match level {
+        10 => "DEBUG".into(),
+        20 => "INFO".into(),
+        30 => "WARNING".into(),
+        40 => "ERROR".into(),
+        50 => "CRITICAL".into(),
+        other => format!("LEVEL_{other}"),
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
 //! `get_automations`: the workspace's automations, compact or in full detail by id.
 
-use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::{Envelope, ToolContext, filter, respond};
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
+use super::{Envelope, ToolContext, filter};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_automations";
 
 const DESCRIPTION: &str = "List the automations of the Prefect workspace (event-driven rules: a trigger \
 plus actions), by name. By default each item is compact: id, name, description, enabled, tags, \
@@ -114,13 +114,16 @@ struct AutomationRecord {
     actions_on_resolve: Option<Vec<Map<String, Value>>>,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<Automations>>(NAME, "Get Automations", DESCRIPTION)
-}
-
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch automations: ", fetch(ctx, params).await)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_automations",
+    title: "Get Automations",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Events),
+    availability: Availability::Always,
+    failure: "Failed to fetch automations: ",
+    guide: "get_automations: automations; 1 to 5 ids give full detail (trigger definitions and actions).",
+    types: ToolTypes::of::<Params, Envelope<Automations>>(),
+};
 
 /// The list under `filter.<field>.<operator>`, if given.
 fn texts(filter: &Map<String, Value>, field: &str, operator: &str) -> Option<Vec<String>> {
@@ -128,7 +131,7 @@ fn texts(filter: &Map<String, Value>, field: &str, operator: &str) -> Option<Vec
     Some(items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Automations, String> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Automations, ToolError> {
     let filter = params.filter.map(|f| f.0).unwrap_or_default();
     filter::validate(&filter, &filter::AUTOMATION_FILTER)?;
     let ids = texts(&filter, "id", "any_")
@@ -136,10 +139,10 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Aut
             ids.iter()
                 .map(|id| {
                     Uuid::parse_str(id.trim()).map(|uuid| uuid.to_string()).map_err(|_| {
-                        format!(
+                        ToolError::InvalidArguments(format!(
                             "Invalid automation ID '{id}' - IDs must be valid UUIDs. If you have an automation name, \
                              use filter={{'name': {{'any_': ['{id}']}}}} instead."
-                        )
+                        ))
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -171,7 +174,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Aut
     for _ in 0..MAX_PAGES {
         let body =
             json!({"automations": server_filter, "sort": "NAME_ASC", "limit": page_size, "offset": records.len()});
-        let page: Vec<AutomationRecord> = prefect.post("automations/filter", &body).await.map_err(|e| e.to_string())?;
+        let page: Vec<AutomationRecord> = prefect.post("automations/filter", &body).await?;
         let full = page.len() == page_size;
         records.extend(page);
         if !full {

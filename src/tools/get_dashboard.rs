@@ -1,20 +1,20 @@
 //! `get_dashboard`: run counts, work-pool status and every concurrency limit at a glance.
 
-use futures::try_join;
-use rmcp::model::{CallToolResult, Tool};
+use futures::{TryFutureExt, try_join};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::Duration;
 
+use super::ToolError;
 use super::args::WorkspaceId;
-use super::limits::GlobalLimitRecord;
-use super::{Envelope, ToolContext, format, respond};
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
+use super::{Envelope, ToolContext, format};
 use crate::prefect::PrefectClient;
+use crate::prefect::limits::{self, GlobalLimitRecord, TagLimitRecord};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_dashboard";
 
 const DESCRIPTION: &str = "One-call overview of the Prefect workspace, for spotting trouble and \
 diagnosing delayed runs. `flow_runs` gives exact counts: `running` (state RUNNING), `pending` (PENDING \
@@ -111,23 +111,26 @@ struct WorkQueueRecord {
     active_slots: Option<i64>,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<Dashboard>>(NAME, "Get Dashboard", DESCRIPTION)
-}
-
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch dashboard: ", fetch(ctx, params).await)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_dashboard",
+    title: "Get Dashboard",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Overview),
+    availability: Availability::Always,
+    failure: "Failed to fetch dashboard: ",
+    guide: "get_dashboard: one-call overview: run counts, work pools, every concurrency limit and who is at it.",
+    types: ToolTypes::of::<Params, Envelope<Dashboard>>(),
+};
 
 async fn post<F: Fetch, T: DeserializeOwned>(
     prefect: &PrefectClient<'_, F>,
     path: &str,
     body: Value,
-) -> Result<T, String> {
-    prefect.post(path, &body).await.map_err(|e| e.to_string())
+) -> Result<T, ToolError> {
+    Ok(prefect.post(path, &body).await?)
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dashboard, String> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dashboard, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let since = format::datetime(ctx.now - HOUR);
     let count = |states: &[&str], recent: bool| {
@@ -138,7 +141,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Das
         post::<_, u64>(&prefect, "flow_runs/count", json!({"flow_runs": runs}))
     };
     let first_page = json!({"limit": PAGE_SIZE, "offset": 0});
-    let (running, pending, failed, completed, cancelled, mut pools, mut limits, mut queues) = try_join!(
+    let (running, pending, failed, completed, cancelled, mut pools, mut limits, mut queues, tag_limits) = try_join!(
         count(&["RUNNING"], false),
         count(&["PENDING", "SCHEDULED"], false),
         count(&["FAILED", "CRASHED"], true),
@@ -147,6 +150,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Das
         post::<_, Vec<WorkPoolRecord>>(&prefect, "work_pools/filter", first_page.clone()),
         post::<_, Vec<GlobalLimitRecord>>(&prefect, "v2/concurrency_limits/filter", first_page.clone()),
         post::<_, Vec<WorkQueueRecord>>(&prefect, "work_queues/filter", first_page.clone()),
+        limits::tag_limits(&prefect).map_err(ToolError::from),
     )?;
     // Rarely more than a page each; further pages within the request budget.
     let mut budget = EXTRA_PAGES;
@@ -164,6 +168,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Das
             limit_type: "global",
         })
         .collect();
+    concurrency_limits.extend(tag_limits_outside_v2(tag_limits, &concurrency_limits));
     queues.retain(|q| q.concurrency_limit.is_some());
     queues.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
     for pool in &pools {
@@ -201,13 +206,36 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Das
     Ok(Dashboard { flow_runs, active_work_pools, concurrency_limits, truncated: !complete })
 }
 
+/// The tag limits that the V2 table does not already hold as `tag:<tag>`: since Prefect
+/// 3.4.19 it holds them all, before that only the V1 table has them.
+fn tag_limits_outside_v2(tag_limits: Vec<TagLimitRecord>, v2: &[ConcurrencyLimitInfo]) -> Vec<ConcurrencyLimitInfo> {
+    tag_limits
+        .into_iter()
+        .map(|l| (format!("tag:{}", l.tag), l))
+        .filter(|(name, _)| !v2.iter().any(|known| known.name == *name))
+        .map(|(name, l)| {
+            let active_slots = l.active_slots.len() as i64;
+            ConcurrencyLimitInfo {
+                // A V1 limit has no switch: it always applies.
+                details: details(
+                    json!({"id": l.id, "active": true, "over_limit": active_slots >= l.concurrency_limit}),
+                ),
+                name,
+                limit: l.concurrency_limit,
+                active_slots,
+                limit_type: "global",
+            }
+        })
+        .collect()
+}
+
 /// Reads the pages after a full last page while `budget` lasts; false when rows remain unread.
 async fn more_pages<G: Fetch, T: DeserializeOwned>(
     prefect: &PrefectClient<'_, G>,
     path: &str,
     rows: &mut Vec<T>,
     budget: &mut usize,
-) -> Result<bool, String> {
+) -> Result<bool, ToolError> {
     while !rows.is_empty() && rows.len().is_multiple_of(PAGE_SIZE) {
         if *budget == 0 {
             return Ok(false);
@@ -252,10 +280,11 @@ mod tests {
                 {"id": "q2", "name": "limited", "work_pool_name": "beta", "concurrency_limit": 1, "priority": 2, "is_paused": true, "active_slots": 0},
                 {"id": "q3", "name": "slow", "work_pool_name": "alpha", "concurrency_limit": 2, "priority": 5, "is_paused": false, "active_slots": 2}
             ]))
+            .on("POST", "/api/concurrency_limits/filter", 200, json!([]))
     }
 
     #[test]
-    fn counts_pools_and_every_limit_in_eight_concurrent_requests() {
+    fn counts_pools_and_every_limit_in_nine_concurrent_requests() {
         let fake = fake();
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_dashboard", json!({}));
@@ -276,7 +305,7 @@ mod tests {
                 ],
                 "truncated": false, "error": null})
         );
-        assert_eq!(ctx.upstream_requests(), 8);
+        assert_eq!(ctx.upstream_requests(), 9);
         let bodies: Vec<_> = (0..5).map(|i| fake.body(i)).collect();
         assert_eq!(bodies[0], json!({"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}}));
         assert_eq!(bodies[1], json!({"flow_runs": {"state": {"type": {"any_": ["PENDING", "SCHEDULED"]}}}}));
@@ -297,13 +326,47 @@ mod tests {
             .on("POST", "/api/flow_runs/count", 200, json!(0))
             .on("POST", "/api/work_pools/filter", 200, json!(pools))
             .on("POST", "/api/v2/concurrency_limits/filter", 200, json!([]))
-            .on("POST", "/api/work_queues/filter", 200, json!([]));
+            .on("POST", "/api/work_queues/filter", 200, json!([]))
+            .on("POST", "/api/concurrency_limits/filter", 200, json!([]));
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let result = run(&ctx, "get_dashboard", json!({}));
         assert_eq!(structured(&result)["truncated"], json!(true));
         assert_eq!(structured(&result)["active_work_pools"].as_array().unwrap().len(), 600);
-        assert_eq!(ctx.upstream_requests(), 10);
-        assert_eq!(fake.body(9), json!({"limit": 200, "offset": 400}));
+        assert_eq!(ctx.upstream_requests(), 11);
+        assert_eq!(fake.body(10), json!({"limit": 200, "offset": 400}));
+    }
+
+    #[test]
+    fn tag_limits_show_on_servers_that_keep_them_only_in_the_v1_table() {
+        let v1 = json!([{"id": "t1", "tag": "etl", "concurrency_limit": 2, "active_slots": ["run-a", "run-b"]}]);
+        let limits = |fake: FakeUpstream| {
+            let ctx = context(&fake, "http://127.0.0.1:4200/api");
+            structured(&run(&ctx, "get_dashboard", json!({})))["concurrency_limits"].clone()
+        };
+        // Before Prefect 3.4.19: the V2 table holds no tag limits.
+        let old = fake().on("POST", "/api/v2/concurrency_limits/filter", 200, json!([])).on(
+            "POST",
+            "/api/concurrency_limits/filter",
+            200,
+            v1.clone(),
+        );
+        assert_eq!(
+            limits(old)[0],
+            json!({"name": "tag:etl", "limit": 2, "active_slots": 2, "type": "global",
+                   "details": {"id": "t1", "active": true, "over_limit": true}})
+        );
+        // Since then: the same limit is a V2 limit too, and is listed once, as V2 shows it.
+        let v2 = json!([{"id": "g-etl", "name": "tag:etl", "limit": 2, "active": true, "active_slots": 2}]);
+        let new = fake().on("POST", "/api/v2/concurrency_limits/filter", 200, v2).on(
+            "POST",
+            "/api/concurrency_limits/filter",
+            200,
+            v1,
+        );
+        let listed = limits(new);
+        let tag_limits: Vec<_> = listed.as_array().unwrap().iter().filter(|l| l["name"] == "tag:etl").collect();
+        assert_eq!(tag_limits.len(), 1);
+        assert_eq!(tag_limits[0]["details"]["id"], "g-etl");
     }
 
     #[test]

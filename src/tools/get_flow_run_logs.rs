@@ -1,19 +1,20 @@
 //! `get_flow_run_logs`: the log lines of one flow run, oldest first.
 
 use futures::future::try_join_all;
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::ToolError;
 use super::args::{Limit, WorkspaceId};
-use super::paging::SERVER_PAGE_MAX;
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond_or};
+use crate::prefect::paging::SERVER_PAGE_MAX;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_flow_run_logs";
 
 const DESCRIPTION: &str = "Read the log lines of one flow run (its own and its task runs' logs), oldest \
 first, each with timestamp, numeric level and level name (DEBUG, INFO, WARNING, ERROR, CRITICAL), \
@@ -40,7 +41,7 @@ pub struct Params {
     pub workspace_id: Option<WorkspaceId>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Default, Serialize, JsonSchema)]
 pub struct FlowRunLogs {
     /// The id as given.
     pub flow_run_id: String,
@@ -71,13 +72,20 @@ struct LogRecord {
     name: Option<String>,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<FlowRunLogs>>(NAME, "Get Flow Run Logs", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_flow_run_logs",
+    title: "Get Flow Run Logs",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Runs),
+    availability: Availability::Always,
+    failure: "Failed to fetch logs: ",
+    guide: "get_flow_run_logs: a run's logs, oldest first, up to 1000 lines.",
+    types: ToolTypes::of::<Params, Envelope<FlowRunLogs>>(),
+};
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     let (flow_run_id, limit) = (params.flow_run_id.clone(), params.limit.get());
-    respond_or("Failed to fetch logs: ", fetch(ctx, params).await, || FlowRunLogs {
+    respond_or(TOOL.failure, fetch(ctx, params).await, || FlowRunLogs {
         flow_run_id,
         logs: Vec::new(),
         truncated: false,
@@ -85,25 +93,25 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
     })
 }
 
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunLogs, String> {
+async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunLogs, ToolError> {
     let id = Uuid::parse_str(params.flow_run_id.trim()).map_err(|_| {
-        format!(
+        ToolError::InvalidArguments(format!(
             "invalid UUID {:?} for flow_run_id; pass a flow run's id (get_flow_runs lists them)",
             params.flow_run_id
-        )
+        ))
     })?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
     let query = json!({"logs": {"flow_run_id": {"any_": [id.to_string()]}}, "sort": "TIMESTAMP_ASC"});
     // One extra row tells whether the run has more lines.
-    let mut records = earliest_lines(&prefect, &query, limit + 1).await.map_err(|e| e.to_string())?;
+    let mut records = earliest_lines(&prefect, &query, limit + 1).await?;
     let truncated = records.len() > limit;
     records.truncate(limit);
     let logs = records
         .into_iter()
         .map(|log| LogEntry {
             timestamp: format::optional_timestamp(log.timestamp.as_deref()),
-            level_name: log.level.map(level_name),
+            level_name: log.level.map(format::level_name),
             level: log.level,
             message: shorten(log.message.unwrap_or_default()),
             name: log.name,
@@ -132,17 +140,6 @@ async fn earliest_lines<F: Fetch>(
     let rest = try_join_all((SERVER_PAGE_MAX..rows).step_by(SERVER_PAGE_MAX).map(page)).await?;
     lines.extend(rest.into_iter().flatten());
     Ok(lines)
-}
-
-pub(super) fn level_name(level: i64) -> String {
-    match level {
-        10 => "DEBUG".into(),
-        20 => "INFO".into(),
-        30 => "WARNING".into(),
-        40 => "ERROR".into(),
-        50 => "CRITICAL".into(),
-        other => format!("LEVEL_{other}"),
-    }
 }
 
 /// Keeps the first `MESSAGE_HEAD` and last `MESSAGE_TAIL` characters of a long message.

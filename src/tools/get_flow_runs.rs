@@ -2,21 +2,21 @@
 
 use std::collections::HashMap;
 
-use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::flow_names::FlowNames;
-use super::paging::Listing;
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::runs::{RunState, duration};
-use super::{Envelope, ToolContext, filter, format, respond, unique};
+use super::toolsets::Toolset;
+use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::PrefectClient;
+use crate::prefect::flow_names::FlowNames;
+use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_flow_runs";
 
 const DESCRIPTION: &str = "List flow runs (executions of flows), most recent first: runs that started \
 are ordered by start time, runs that have not started by their scheduled time, so upcoming scheduled \
@@ -155,15 +155,18 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Ve
 
 const LISTING: Listing = Listing { path: "flow_runs/filter", key: "flow_runs", sort: Some("START_TIME_DESC") };
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<FlowRuns>>(NAME, "Get Flow Runs", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_flow_runs",
+    title: "Get Flow Runs",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Runs),
+    availability: Availability::Always,
+    failure: "Failed to fetch flow runs: ",
+    guide: "get_flow_runs: flow runs, most recent first; 1 to 5 ids give full detail (parameters, deployment and work pool).",
+    types: ToolTypes::of::<Params, Envelope<FlowRuns>>(),
+};
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch flow runs: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRuns, String> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRuns, ToolError> {
     let filter = filter::checked(params.filter, &filter::FLOW_RUN_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
@@ -172,7 +175,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         LISTING.first_page::<FlowRunRecord, _>(&prefect, filter.clone(), params.limit.get() as usize),
         FlowNames::of_matching(&prefect, "flow_runs", filter.as_ref()),
     );
-    let (runs, truncated) = page.map_err(|e| e.to_string())?;
+    let (runs, truncated) = page?;
 
     // Names and summaries of what the runs refer to, one request per kind, concurrently.
     let flow_ids = unique(runs.iter().filter_map(|r| r.flow_id.as_deref()));
@@ -188,8 +191,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         async { flows?.covering(&prefect, &flow_ids).await },
         lookup::<DeploymentInfo, _>(&prefect, "deployments", "id", &deployment_ids),
         lookup::<WorkPoolInfo, _>(&prefect, "work_pools", "name", &pool_names),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let deployments: HashMap<String, DeploymentInfo> = deployments.into_iter().map(|d| (d.id.clone(), d)).collect();
     let pools: HashMap<String, WorkPoolInfo> = pools.into_iter().map(|p| (p.name.clone(), p)).collect();
 

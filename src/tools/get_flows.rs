@@ -1,16 +1,16 @@
 //! `get_flows`: the flows registered in the workspace.
 
-use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::paging::Listing;
-use super::{Envelope, ToolContext, filter, format, respond};
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
+use super::{Envelope, ToolContext, filter, format};
+use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_flows";
 
 const DESCRIPTION: &str = "List the flows registered in the Prefect workspace, by name. A flow is the \
 Python function; its deployments and runs are separate objects. Optional `filter` uses Prefect's flow \
@@ -63,19 +63,22 @@ struct FlowRecord {
 
 const LISTING: Listing = Listing { path: "flows/filter", key: "flows", sort: Some("NAME_ASC") };
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<Flows>>(NAME, "Get Flows", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_flows",
+    title: "Get Flows",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Deployments),
+    availability: Availability::Always,
+    failure: "Failed to fetch flows: ",
+    guide: "get_flows: the flows registered in the workspace.",
+    types: ToolTypes::of::<Params, Envelope<Flows>>(),
+};
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch flows: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flows, String> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flows, ToolError> {
     let filter = filter::checked(params.filter, &filter::FLOW_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let (records, truncated): (Vec<FlowRecord>, bool) =
-        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let flows: Vec<FlowSummary> = records
         .into_iter()
         .map(|flow| FlowSummary {

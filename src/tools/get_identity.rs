@@ -1,16 +1,16 @@
 //! `get_identity`: which Prefect API this connection talks to, and as whom.
 
 use futures::try_join;
-use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::ToolError;
 use super::args::WorkspaceId;
-use super::{Envelope, ToolContext, respond};
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
+use super::{Envelope, ToolContext};
 use crate::prefect::{CloudWorkspace, PrefectClient, PrefectError};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_identity";
 
 const DESCRIPTION: &str = "Show which Prefect API this connection uses and who you are there. On a \
 self-hosted Prefect server: the API URL and the server's Prefect release. On Prefect Cloud: the account, \
@@ -101,15 +101,18 @@ struct Workspace {
     description: Option<String>,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<IdentityData>>(NAME, "Get Identity", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_identity",
+    title: "Get Identity",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Overview),
+    availability: Availability::Always,
+    failure: "Failed to fetch identity: ",
+    guide: "get_identity: which Prefect server or Cloud workspace this connection uses, its version, and who you are there.",
+    types: ToolTypes::of::<Params, Envelope<IdentityData>>(),
+};
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch identity: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<IdentityData, String> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<IdentityData, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let identity = match prefect.cloud_workspace() {
         Some(cloud) => Identity::Cloud(Box::new(cloud_identity(&prefect, cloud).await?)),
@@ -118,20 +121,19 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Ide
     Ok(IdentityData { identity: Some(identity) })
 }
 
-async fn server_identity<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<ServerIdentity, String> {
+async fn server_identity<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<ServerIdentity, ToolError> {
     // `/admin/version` gives the Prefect release; servers without it still answer `/version`.
     let version = match prefect.get::<String>("admin/version").await {
         Err(PrefectError::NotFound { .. }) => prefect.get::<String>("version").await,
         other => other,
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     Ok(ServerIdentity { api_url: prefect.api_url().to_owned(), version: Some(version) })
 }
 
 async fn cloud_identity<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     cloud: CloudWorkspace,
-) -> Result<CloudIdentity, String> {
+) -> Result<CloudIdentity, ToolError> {
     super::require_cloud_api_key(prefect)?;
     let account_path = format!("accounts/{}", cloud.account_id);
     let workspace_path = format!("{account_path}/workspaces/{}", cloud.workspace_id);
@@ -139,8 +141,7 @@ async fn cloud_identity<F: Fetch>(
         prefect.get_url::<CloudUser>(cloud.account_url("me/")),
         prefect.get_url::<Account>(cloud.account_url(&account_path)),
         prefect.get_url::<Workspace>(cloud.account_url(&workspace_path)),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(CloudIdentity {
         api_url: prefect.api_url().to_owned(),
         account_id: cloud.account_id,

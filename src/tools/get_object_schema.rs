@@ -6,13 +6,15 @@
 
 use std::borrow::Cow;
 
-use rmcp::model::{CallToolResult, Tool};
+use super::ToolContext;
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
+use crate::upstream::Fetch;
+use rmcp::model::CallToolResult;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use serde_json::{Value, json};
-
-pub const NAME: &str = "get_object_schema";
 
 const DESCRIPTION: &str = "Return the JSON Schema of a Prefect object type, to read before writing \
 or explaining one. `object_type` must be \"automation\": the result is the schema of a Prefect 3.9 \
@@ -60,11 +62,18 @@ impl JsonSchema for ObjectType {
     }
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, super::AnyObject>(NAME, "Get Object Schema", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_object_schema",
+    title: "Get Object Schema",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Events),
+    availability: Availability::Always,
+    failure: "",
+    guide: "get_object_schema: the JSON schema of Prefect automations, for reading or drafting one.",
+    types: ToolTypes::of::<Params, super::AnyObject>(),
+};
 
-pub async fn call(params: Params) -> CallToolResult {
+pub async fn call<F: Fetch>(_: &ToolContext<'_, F>, params: Params) -> CallToolResult {
     match params.object_type {
         ObjectType::Automation => CallToolResult::structured(automation_schema()),
     }
@@ -179,7 +188,7 @@ mod tests {
 
     #[test]
     fn declares_a_const_input_and_an_open_output() {
-        let tool = super::definition();
+        let tool = (super::TOOL.types.definition)(&super::TOOL);
         assert_eq!(tool.input_schema["properties"]["object_type"]["const"], json!("automation"));
         assert_eq!(tool.input_schema["required"], json!(["object_type"]));
         let output = tool.output_schema.unwrap();

@@ -1,17 +1,17 @@
 //! `get_task_runs`: task runs (the steps inside flow runs), latest scheduled first.
 
-use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::paging::Listing;
+use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::runs::{RunState, duration};
-use super::{Envelope, ToolContext, filter, format, respond};
+use super::toolsets::Toolset;
+use super::{Envelope, ToolContext, filter, format};
+use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_task_runs";
 
 const DESCRIPTION: &str = "List task runs (the individual task executions inside flow runs), latest \
 expected start first, with state type/name/message, timestamps, duration in seconds, tags, cache key \
@@ -59,7 +59,7 @@ pub struct TaskRunDetail {
     pub flow_run_id: Option<String>,
     pub state_type: Option<String>,
     pub state_name: Option<String>,
-    /// The state's message; "" when it has none.
+    /// The state's message; null when it has none.
     pub state_message: Option<String>,
     pub created: Option<String>,
     pub updated: Option<String>,
@@ -109,19 +109,22 @@ struct RetryPolicy {
 
 const LISTING: Listing = Listing { path: "task_runs/filter", key: "task_runs", sort: Some("EXPECTED_START_TIME_DESC") };
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<TaskRuns>>(NAME, "Get Task Runs", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_task_runs",
+    title: "Get Task Runs",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Runs),
+    availability: Availability::Always,
+    failure: "Failed to fetch task runs: ",
+    guide: "get_task_runs: the task runs inside flow runs, filterable by flow_run_id.",
+    types: ToolTypes::of::<Params, Envelope<TaskRuns>>(),
+};
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch task runs: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<TaskRuns, String> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<TaskRuns, ToolError> {
     let filter = filter::checked(params.filter, &filter::TASK_RUN_FILTER)?;
     let prefect = ctx.prefect(params.workspace_id)?;
     let (records, truncated): (Vec<TaskRunRecord>, bool) =
-        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let task_runs: Vec<TaskRunDetail> = records
         .into_iter()
         .map(|task| TaskRunDetail {
@@ -132,7 +135,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Tas
             flow_run_id: task.flow_run_id,
             state_type: task.state_type,
             state_name: task.state_name,
-            state_message: Some(task.state.and_then(|s| s.message).unwrap_or_default()),
+            state_message: task.state.and_then(|s| s.message),
             created: format::optional_timestamp(task.created.as_deref()),
             updated: format::optional_timestamp(task.updated.as_deref()),
             start_time: format::optional_timestamp(task.start_time.as_deref()),
@@ -179,7 +182,7 @@ mod tests {
             envelope["task_runs"][0],
             json!({"id": "44444444-0000-4000-8000-000000000010", "name": "fetch-rows", "task_key": "fetch-abc",
                    "flow_run_id": "33333333-0000-4000-8000-000000000001", "state_type": "COMPLETED", "state_name": "Completed",
-                   "state_message": "", "created": "2026-11-27T10:00:00+00:00", "updated": "2026-11-27T10:00:02+00:00",
+                   "state_message": null, "created": "2026-11-27T10:00:00+00:00", "updated": "2026-11-27T10:00:02+00:00",
                    "start_time": "2026-11-27T10:00:00+00:00", "end_time": "2026-11-27T10:00:01.250000+00:00", "duration": 1.25,
                    "task_inputs": {}, "tags": [], "cache_expiration": null, "cache_key": null, "retry_count": 2, "max_retries": 2})
         );

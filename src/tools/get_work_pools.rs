@@ -1,18 +1,18 @@
 //! `get_work_pools`: the work pools, compact by default, with queues, ONLINE workers and
 //! hints when the filter names 1–5 pool ids.
 
-use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::paging::Listing;
 use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
-use super::{Envelope, ToolContext, filter, respond};
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
+use super::{Envelope, ToolContext, filter};
+use crate::prefect::paging::Listing;
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "get_work_pools";
 
 const DESCRIPTION: &str = "List the work pools that workers poll for flow runs, by name: type, status \
 (READY when an ONLINE worker polls it, NOT_READY, PAUSED), paused flag and pool concurrency limit. When \
@@ -55,20 +55,23 @@ pub struct WorkPools {
 
 const LISTING: Listing = Listing { path: "work_pools/filter", key: "work_pools", sort: None };
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<WorkPools>>(NAME, "Get Work Pools", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "get_work_pools",
+    title: "Get Work Pools",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Infrastructure),
+    availability: Availability::Always,
+    failure: "Failed to fetch work pools: ",
+    guide: "get_work_pools: work pools; 1 to 5 ids give full detail (work queues and workers).",
+    types: ToolTypes::of::<Params, Envelope<WorkPools>>(),
+};
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch work pools: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<WorkPools, String> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<WorkPools, ToolError> {
     let filter = filter::checked(params.filter, &filter::WORK_POOL_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
     let prefect = ctx.prefect(params.workspace_id)?;
     let (records, truncated): (Vec<PoolRecord>, bool) =
-        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await.map_err(|e| e.to_string())?;
+        LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let work_pools = if detail {
         let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
         let extras = fetch_all_extras(&prefect, &names).await;
@@ -77,8 +80,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Wor
             .cloned()
             .zip(extras)
             .map(|(record, extras)| extras.map(|extras| WorkPool::detailed(record, extras)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?
+            .collect::<Result<Vec<_>, _>>()?
     } else {
         records.into_iter().map(WorkPool::compact).collect()
     };

@@ -95,7 +95,7 @@ fn hostile_upstream(hostile: &'static str) -> FakeUpstream {
     })
 }
 
-fn arguments_for(tool: &Tool, hostile: &str) -> Vec<Value> {
+fn arguments_for(tool: &rmcp::model::Tool, hostile: &str) -> Vec<Value> {
     let filter = json!({"id": {"any_": [hostile]}, "name": {"any_": [hostile]}});
     let mut calls = vec![json!({}), json!({"filter": filter}), json!({"filter": {"name": {"any_": [hostile]}}})];
     for key in tool.input_schema.get("properties").and_then(Value::as_object).into_iter().flatten().map(|(k, _)| k) {

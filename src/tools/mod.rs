@@ -8,18 +8,18 @@
 
 pub mod args;
 pub mod budget;
-pub mod diagnosis;
+pub mod diagnose;
 pub mod filter;
-pub mod flow_names;
 pub mod format;
-pub mod limits;
-pub mod paging;
 pub mod pools;
 pub mod runs;
 pub mod toolsets;
 
-mod diagnose_deployment;
-mod diagnose_flow_run;
+mod error;
+mod registry;
+pub use error::ToolError;
+pub use registry::{call, definitions, generate_definitions};
+
 mod docs;
 mod get_automations;
 mod get_dashboard;
@@ -38,14 +38,10 @@ mod read_events;
 mod review_rate_limits;
 
 use std::borrow::Cow;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, ContentBlock};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use url::Url;
 
@@ -109,15 +105,15 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
 
     /// A Prefect client for this call; `workspace_id` switches to another workspace of the
     /// same Prefect Cloud account, with the same API key.
-    pub fn prefect(&self, workspace_id: Option<WorkspaceId>) -> Result<PrefectClient<'_, Counted<'a, F>>, String> {
-        let mut credentials = self.credentials.clone().map_err(|e| e.to_string())?;
+    pub fn prefect(&self, workspace_id: Option<WorkspaceId>) -> Result<PrefectClient<'_, Counted<'a, F>>, ToolError> {
+        let mut credentials = self.credentials.clone()?;
         if let Some(WorkspaceId(id)) = workspace_id {
             let cloud = CloudWorkspace::from_api_url(&credentials.api_url).ok_or_else(|| {
-                format!(
+                ToolError::NotApplicable(format!(
                     "workspace_id only applies to Prefect Cloud, but the API URL {} is not a Cloud workspace URL \
                      (…/accounts/<account>/workspaces/<workspace>); call again without workspace_id",
                     credentials.api_url
-                )
+                ))
             })?;
             credentials.api_url = cloud.workspace_api_url(&id.to_string());
         }
@@ -125,159 +121,16 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
     }
 }
 
-/// Every tool's definition, in `tools/list` order, with schemas generated from its parameter
-/// and result types: the source of `definitions.json` (a unit test keeps the two equal, and
-/// rewrites the file with `UPDATE_DEFINITIONS=1 cargo test definitions_json`).
-pub fn generate_definitions() -> Vec<Tool> {
-    let mut tools = vec![
-        orientation::definition(),
-        get_identity::definition(),
-        get_dashboard::definition(),
-        get_deployments::definition(),
-        get_flows::definition(),
-        get_flow_runs::definition(),
-        get_flow_run_logs::definition(),
-        get_task_runs::definition(),
-        get_work_pools::definition(),
-        read_events::definition(),
-        get_automations::definition(),
-        get_object_schema::definition(),
-        diagnose_flow_run::definition(),
-        diagnose_deployment::definition(),
-        review_rate_limits::definition(),
-    ];
-    tools.extend(docs::definitions());
-    tools
-}
-
-/// [`generate_definitions`]' output, as served. Generating the schemas at run time cost a
-/// fresh isolate about 25 ms of CPU on its first `tools/list` (mostly V8 compiling the
-/// schema generator) and 350 KB of wasm.
-const DEFINITIONS: &str = include_str!("definitions.json");
-
-thread_local! {
-    /// Every tool, parsed once per isolate.
-    static ALL_TOOLS: Vec<Tool> = serde_json::from_str(DEFINITIONS).expect("definitions.json holds tool definitions");
-}
-
-/// The tools this request can use, in the order `tools/list` shows them: the Cloud-only
-/// ones only when the request's API URL is a Prefect Cloud workspace, the docs proxies
-/// only when a docs server is configured, and only those of the chosen toolsets.
-pub fn definitions<F: Fetch>(ctx: &ToolContext<'_, F>) -> Vec<Tool> {
-    let applies = |name: &str| match name {
-        review_rate_limits::NAME => ctx.is_cloud(),
-        docs::SEARCH_NAME | docs::RELEASE_NOTES_NAME => ctx.docs_url.is_some(),
-        _ => true,
-    };
-    ALL_TOOLS
-        .with(|all| all.iter().filter(|tool| applies(&tool.name) && ctx.toolsets.allows(&tool.name)).cloned().collect())
-}
-
-/// Runs tool `name`; `None` when there is no such tool.
-pub async fn call<F: Fetch>(
-    ctx: &ToolContext<'_, F>,
-    name: &str,
-    arguments: Option<JsonObject>,
-) -> Option<CallToolResult> {
-    if !ctx.toolsets.allows(name) {
-        return None;
-    }
-    Some(match name {
-        orientation::NAME => invoke(name, arguments, |p| async { orientation::call(p) }).await,
-        get_identity::NAME => invoke(name, arguments, |p| get_identity::call(ctx, p)).await,
-        get_dashboard::NAME => invoke(name, arguments, |p| get_dashboard::call(ctx, p)).await,
-        get_deployments::NAME => invoke(name, arguments, |p| get_deployments::call(ctx, p)).await,
-        get_flows::NAME => invoke(name, arguments, |p| get_flows::call(ctx, p)).await,
-        get_flow_runs::NAME => invoke(name, arguments, |p| get_flow_runs::call(ctx, p)).await,
-        get_flow_run_logs::NAME => invoke(name, arguments, |p| get_flow_run_logs::call(ctx, p)).await,
-        get_task_runs::NAME => invoke(name, arguments, |p| get_task_runs::call(ctx, p)).await,
-        get_work_pools::NAME => invoke(name, arguments, |p| get_work_pools::call(ctx, p)).await,
-        read_events::NAME => invoke(name, arguments, |p| read_events::call(ctx, p)).await,
-        get_automations::NAME => invoke(name, arguments, |p| get_automations::call(ctx, p)).await,
-        get_object_schema::NAME => invoke(name, arguments, get_object_schema::call).await,
-        diagnose_flow_run::NAME => invoke(name, arguments, |p| diagnose_flow_run::call(ctx, p)).await,
-        diagnose_deployment::NAME => invoke(name, arguments, |p| diagnose_deployment::call(ctx, p)).await,
-        // Callable on any URL, so that an OSS caller learns why it does not apply.
-        review_rate_limits::NAME => invoke(name, arguments, |p| review_rate_limits::call(ctx, p)).await,
-        docs::SEARCH_NAME | docs::RELEASE_NOTES_NAME => {
-            let url = ctx.docs_url.as_ref()?;
-            match name {
-                docs::SEARCH_NAME => invoke(name, arguments, |p| docs::search(&ctx.fetch, url, p)).await,
-                _ => invoke(name, arguments, |p| docs::release_notes(&ctx.fetch, url, p)).await,
-            }
-        }
-        _ => return None,
-    })
-}
-
-async fn invoke<P: DeserializeOwned, Fut: Future<Output = CallToolResult>>(
-    name: &str,
-    arguments: Option<JsonObject>,
-    handler: impl FnOnce(P) -> Fut,
-) -> CallToolResult {
-    match args::parse::<P>(arguments) {
-        // Behind a pointer each tool's future is its own code rather than one arm of a state
-        // machine holding every tool's: V8 compiles wasm functions on their first call, and
-        // the first call of a fresh isolate then compiles only the tool it runs.
-        Ok(params) => {
-            let running: Pin<Box<dyn Future<Output = CallToolResult> + '_>> = Box::pin(handler(params));
-            running.await
-        }
-        Err(reason) => CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
-            "Invalid arguments for tool {name}: {reason}. Fix the argument and call again; the tool's inputSchema \
-             lists the accepted arguments."
-        ))]),
-    }
-}
-
-/// A read-only tool definition: schemas come from the parameter and result types.
-fn definition<P: JsonSchema + 'static, O: JsonSchema + 'static>(
-    name: &'static str,
-    title: &str,
-    description: &'static str,
-) -> Tool {
-    let mut tool = Tool::new(name, description, Arc::new(JsonObject::new()))
-        .with_input_schema::<P>()
-        .with_output_schema::<O>()
-        .with_title(title)
-        .with_annotations(
-            ToolAnnotations::with_title(title).read_only(true).destructive(false).idempotent(true).open_world(false),
-        );
-    drop_numeric_formats(Arc::make_mut(&mut tool.input_schema));
-    if let Some(output) = tool.output_schema.as_mut() {
-        drop_numeric_formats(Arc::make_mut(output));
-    }
-    tool
-}
-
-/// schemars describes Rust integer widths as `format: "uint32"` and the like; JSON Schema
-/// has no such formats and validators (the TypeScript SDK's among them) warn about each.
-fn drop_numeric_formats(schema: &mut JsonObject) {
-    let numeric = |v: &serde_json::Value| {
-        v.as_str().is_some_and(|f| f.starts_with("int") || f.starts_with("uint") || f == "float" || f == "double")
-    };
-    if schema.get("format").is_some_and(numeric) {
-        schema.remove("format");
-    }
-    for value in schema.values_mut() {
-        match value {
-            serde_json::Value::Object(inner) => drop_numeric_formats(inner),
-            serde_json::Value::Array(items) => {
-                items.iter_mut().filter_map(serde_json::Value::as_object_mut).for_each(drop_numeric_formats)
-            }
-            _ => {}
-        }
-    }
-}
-
 /// Prefect Cloud's account-level endpoints need an API key; never send them anything else.
-fn require_cloud_api_key<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<(), String> {
+fn require_cloud_api_key<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<(), ToolError> {
     if prefect.has_api_key() {
         return Ok(());
     }
-    Err("Prefect Cloud needs an API key: send the X-Prefect-Api-Key header (or set the PREFECT_API_KEY \
+    Err(ToolError::Credentials(
+        "Prefect Cloud needs an API key: send the X-Prefect-Api-Key header (or set the PREFECT_API_KEY \
          secret) together with the Cloud workspace URL"
-        .into())
+            .into(),
+    ))
 }
 
 /// Output type of the tools whose result is an arbitrary JSON object.
@@ -298,6 +151,8 @@ impl JsonSchema for AnyObject {
     }
 }
 
+impl registry::ToolOutput for AnyObject {}
+
 /// The result envelope shared by the Prefect-backed tools.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Envelope<T> {
@@ -305,6 +160,13 @@ pub struct Envelope<T> {
     #[serde(flatten)]
     pub data: T,
     pub error: Option<String>,
+}
+
+/// Refused arguments get the failure envelope like any other failure.
+impl<T: Serialize + Default + JsonSchema + 'static> registry::ToolOutput for Envelope<T> {
+    fn refusal(error: ToolError) -> CallToolResult {
+        respond::<T>("", Err(error))
+    }
 }
 
 /// The items' first occurrences, in order: the distinct ids or names to look up.
@@ -315,14 +177,14 @@ fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 
 /// Wraps a tool outcome in its envelope; `prefix` says what failed, e.g.
 /// "Failed to fetch flows: ".
-fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, String>) -> CallToolResult {
+fn respond<T: Serialize + Default>(prefix: &str, outcome: Result<T, ToolError>) -> CallToolResult {
     respond_or(prefix, outcome, T::default)
 }
 
 /// [`respond`] for envelopes whose failure form is not `T::default()` (e.g. it echoes arguments).
 fn respond_or<T: Serialize>(
     prefix: &str,
-    outcome: Result<T, String>,
+    outcome: Result<T, ToolError>,
     on_failure: impl FnOnce() -> T,
 ) -> CallToolResult {
     let (envelope, failed) = match outcome {
@@ -356,7 +218,7 @@ pub(crate) mod testing {
         ToolContext::new(Ok(credentials), fake, 1000, time::macros::datetime!(2026-11-27 12:00 UTC))
     }
 
-    pub fn run(ctx: &ToolContext<'_, FakeUpstream>, name: &str, arguments: Value) -> CallToolResult {
+    pub fn run<F: Fetch>(ctx: &ToolContext<'_, F>, name: &str, arguments: Value) -> CallToolResult {
         let arguments = match arguments {
             Value::Object(map) => Some(map),
             _ => None,
@@ -389,6 +251,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
+    use super::registry::{ALL_TOOLS, DEFINITIONS};
     use super::testing::*;
     use super::*;
     use crate::prefect::testing::FakeUpstream;
@@ -477,6 +340,19 @@ mod tests {
         let result = run(&ctx, "get_flows", json!({"limit": 0}));
         assert_eq!(result.is_error, Some(true));
         assert!(text(&result).contains("limit: expected an integer from 1 to 200, got 0"), "{}", text(&result));
+        // The response contract's failure envelope, like every other failure of the tool.
+        let envelope = structured(&result);
+        assert_eq!(
+            (&envelope["success"], &envelope["flows"], &envelope["count"]),
+            (&json!(false), &json!([]), &json!(0))
+        );
+        let error = envelope["error"].as_str().unwrap();
+        assert!(error.starts_with("Invalid arguments for tool get_flows: limit: expected an integer"), "{error}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text(&result)).unwrap(), *envelope);
+        // Tools without an envelope answer in plain text.
+        let result = run(&ctx, "get_object_schema", json!({"object_type": "flow"}));
+        assert_eq!((result.is_error, &result.structured_content), (Some(true), &None));
+        assert!(text(&result).starts_with("Invalid arguments for tool get_object_schema: "), "{}", text(&result));
         assert_eq!(ctx.upstream_requests(), 0);
     }
 

@@ -1,16 +1,18 @@
 //! `orientation`: what this server can and cannot do, without touching Prefect.
 
-use rmcp::model::{CallToolResult, ContentBlock, Tool};
+use rmcp::model::{CallToolResult, ContentBlock};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub const NAME: &str = "orientation";
+use super::ToolContext;
+use super::registry::{Availability, TOOLS, ToolInfo, ToolOutput, ToolTypes};
+use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "Start here. Explains what this Prefect server offers, which tool answers which \
 question, and its limits: every tool only reads, so changes are made with the Prefect CLI or UI. \
 Makes no Prefect request and needs no credentials.";
 
-const GUIDE: &str = "\
+const INTRODUCTION: &str = "\
 Prefect MCP server: read-only access to a Prefect workspace.
 
 Access
@@ -18,36 +20,52 @@ Access
 (deploy, trigger or cancel a run, pause a schedule, edit an automation) tell the user the matching \
 `prefect` CLI command or UI page instead.
 - Credentials come from the X-Prefect-Api-Url / X-Prefect-Api-Key / X-Prefect-Api-Auth-String headers \
-of the connection, or from the server's own configuration. get_identity shows which Prefect API is in \
-use and who you are there.
+of the connection, or from the server's own configuration.
 
-Where to look
-- diagnose_flow_run (a run's id) and diagnose_deployment (an id or \"<flow>/<deployment>\"): why a run \
-failed, crashed or is Late or stuck, or whether a deployment's runs get created and started, in one call: a \
-verdict plus findings with evidence and the next step.
-- get_identity: which server or Cloud workspace this is, and its version.
-- get_dashboard: one-call overview: run counts, work pools, every concurrency limit and who is at it.
-- get_deployments, get_flows, get_flow_runs, get_task_runs, get_work_pools, get_automations: lists, \
-compact by default; filtering by 1 to 5 ids (`{\"id\": {\"any_\": [...]}}`) returns full detail (recent runs, \
-parameters, work-pool queues and workers, trigger definitions, diagnostic hints).
-- get_flow_run_logs: a run's logs, oldest first, up to 1000 lines.
-- read_events: the event feed (last hour by default), filterable by event-type prefix and time range.
-- get_object_schema: the JSON schema of Prefect automations, for reading or drafting one.
-- review_rate_limits (Prefect Cloud only): when and which operation groups were throttled.
-- docs_search_prefect and docs_get_release_notes (when offered): Prefect documentation and release notes.
-- execution_plans_get_schema / execution_plans_publish belong to an experimental Prefect Cloud feature \
-that this server does not offer.
+Where to look (the tools this connection offers)";
 
-Investigating
-- A failed or crashed run: diagnose_flow_run first; then, for more, get_flow_run_logs for the whole \
-traceback and get_task_runs filtered by flow_run_id.
-- Late or stuck runs: diagnose_flow_run on one of them, or diagnose_deployment for its deployment; \
-get_dashboard when many deployments are affected.
+/// Tools of the reference server that this one does not have: a model may have heard of them.
+const NOT_OFFERED: &str = "- execution_plans_get_schema / execution_plans_publish belong to an experimental \
+Prefect Cloud feature that this server does not offer.";
 
+/// Investigation recipes, each shown when the connection offers every tool it names.
+const RECIPES: &[(&[&str], &str)] = &[
+    (
+        &["diagnose_flow_run", "get_flow_run_logs", "get_task_runs"],
+        "- A failed or crashed run: diagnose_flow_run first; then, for more, get_flow_run_logs for the whole \
+traceback and get_task_runs filtered by flow_run_id.",
+    ),
+    (
+        &["diagnose_flow_run", "diagnose_deployment"],
+        "- Late or stuck runs: diagnose_flow_run on one of them, or diagnose_deployment for its deployment.",
+    ),
+    (&["get_dashboard"], "- Many deployments affected: get_dashboard shows every pool and limit at once."),
+];
+
+const HABITS: &str = "\
 Habits that pay off
 - Filters are checked before anything is sent: an unknown key comes back as an error listing the keys \
 that are allowed, never as silently unfiltered data.
 - List results carry `count` and `truncated`; when `truncated` is true, narrow the filter or raise `limit`.";
+
+/// The guide for this connection: only the tools its toolsets, Prefect API and the server's
+/// configuration offer.
+fn guide<F: Fetch>(ctx: &ToolContext<'_, F>) -> String {
+    let offered: Vec<&ToolInfo> = TOOLS.iter().copied().filter(|tool| tool.offered(ctx)).collect();
+    let mut lines = vec![INTRODUCTION.to_owned()];
+    lines.extend(offered.iter().filter(|tool| !tool.guide.is_empty()).map(|tool| format!("- {}", tool.guide)));
+    lines.push(NOT_OFFERED.to_owned());
+    let recipes: Vec<&str> = RECIPES
+        .iter()
+        .filter(|(tools, _)| tools.iter().all(|name| offered.iter().any(|tool| tool.name == *name)))
+        .map(|(_, recipe)| *recipe)
+        .collect();
+    if !recipes.is_empty() {
+        lines.push(format!("\nInvestigating\n{}", recipes.join("\n")));
+    }
+    lines.push(format!("\n{HABITS}"));
+    lines.join("\n")
+}
 
 /// `orientation` takes no arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -59,43 +77,69 @@ pub struct Output {
     pub result: String,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Output>(NAME, "Orientation", DESCRIPTION)
-}
+impl ToolOutput for Output {}
+
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "orientation",
+    title: "Orientation",
+    description: DESCRIPTION,
+    toolset: None,
+    availability: Availability::Always,
+    failure: "",
+    guide: "",
+    types: ToolTypes::of::<Params, Output>(),
+};
 
 /// The text is the answer: structured `{result}` for clients that read JSON, the bare
 /// text for everyone else.
-pub fn call(_: Params) -> CallToolResult {
-    let structured = serde_json::to_value(Output { result: GUIDE.to_owned() }).expect("serialisable");
-    let mut result = CallToolResult::success(vec![ContentBlock::text(GUIDE)]);
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, _: Params) -> CallToolResult {
+    let guide = guide(ctx);
+    let structured = serde_json::to_value(Output { result: guide.clone() }).expect("serialisable");
+    let mut result = CallToolResult::success(vec![ContentBlock::text(guide)]);
     result.structured_content = Some(structured);
     result
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::registry::TOOLS;
     use super::super::testing::*;
+    use super::super::toolsets::Selection;
     use crate::prefect::testing::FakeUpstream;
     use serde_json::json;
 
     #[test]
-    fn answers_without_prefect() {
+    fn answers_without_prefect_and_describes_every_tool_on_offer() {
         let fake = FakeUpstream::new();
-        let ctx = context(&fake, "http://127.0.0.1:4200/api");
+        let ctx = context(&fake, "https://api.prefect.cloud/api/accounts/a/workspaces/w")
+            .with_docs_url(Some(url::Url::parse("http://127.0.0.1:9/mcp").unwrap()));
         let result = run(&ctx, "orientation", json!(null));
         assert_eq!(result.is_error, Some(false));
         let guide = text(&result);
         assert_eq!(structured(&result), &json!({"result": guide}));
-        for needle in [
-            "read-only",
-            "prefect` CLI",
-            "get_object_schema",
-            "docs_search_prefect",
-            "docs_get_release_notes",
-            "execution_plans_publish",
-        ] {
+        for needle in ["read-only", "prefect` CLI", "execution_plans_publish", "Investigating", "get_dashboard shows"] {
             assert!(guide.contains(needle), "{needle}");
         }
+        for tool in TOOLS.iter().filter(|tool| tool.name != "orientation") {
+            assert!(guide.contains(&format!("- {}", tool.guide)), "{}", tool.name);
+        }
         assert!(fake.requests().is_empty());
+    }
+
+    #[test]
+    fn describes_only_the_tools_this_connection_offers() {
+        let fake = FakeUpstream::new();
+        let ctx = context(&fake, "http://127.0.0.1:4200/api").with_toolsets(Selection::parse(Some("runs")).unwrap());
+        let guide = text(&run(&ctx, "orientation", json!({})));
+        for offered in ["get_flow_runs", "get_flow_run_logs", "get_task_runs"] {
+            assert!(guide.contains(&format!("\n- {offered}")), "{offered}");
+        }
+        // Other toolsets, the Cloud-only tool on an OSS server and the unconfigured docs proxy.
+        for absent in
+            ["get_deployments", "diagnose_flow_run", "get_dashboard", "review_rate_limits", "docs_search_prefect"]
+        {
+            assert!(!guide.contains(absent), "{absent}: {guide}");
+        }
+        assert!(!guide.contains("Investigating"), "{guide}");
     }
 }

@@ -2,7 +2,6 @@
 
 use std::cell::OnceCell;
 
-use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -10,12 +9,13 @@ use serde_json::{Map, Value, json};
 use time::Duration;
 use url::Url;
 
+use super::ToolError;
 use super::args::{Limit, WorkspaceId};
-use super::{Envelope, ToolContext, format, respond};
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
+use super::{Envelope, ToolContext, format};
 use crate::prefect::PrefectClient;
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "read_events";
 
 const DESCRIPTION: &str = "Read Prefect events (state changes of flow runs, task runs, deployments, work \
 pools and queues, workers, automations, and custom events), newest first. Without time bounds it covers \
@@ -130,15 +130,18 @@ fn validated_state(payload: Option<&RawValue>) -> Option<Value> {
     serde_json::from_str::<Fields>(payload?.get()).ok()?.validated_state
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<Events>>(NAME, "Read Events", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "read_events",
+    title: "Read Events",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Events),
+    availability: Availability::Always,
+    failure: "Failed to fetch events: ",
+    guide: "read_events: the event feed (last hour by default), filterable by event-type prefix and time range.",
+    types: ToolTypes::of::<Params, Envelope<Events>>(),
+};
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch events: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Events, String> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Events, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let limit = params.limit.get() as usize;
     let given = |bound: Option<String>| bound.filter(|b| !b.trim().is_empty());
@@ -158,7 +161,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Eve
     }
 
     let body = json!({"filter": filter, "limit": PAGE_SIZE.min(limit)});
-    let first: EventPage = prefect.post("events/filter", &body).await.map_err(|e| e.to_string())?;
+    let first: EventPage = prefect.post("events/filter", &body).await?;
     let total = first.total;
     let mut records = first.events;
     let mut next = first.next_page;
@@ -184,9 +187,11 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Eve
 /// from the Host header Prefect saw, which behind a proxy may name another host, and the
 /// credentials must never go there. `+` in the page token is base64, not a space, so it
 /// is sent percent-encoded (Prefect's own link leaves it bare and then misreads it).
-async fn next_page<F: Fetch>(prefect: &PrefectClient<'_, F>, link: &str) -> Result<EventPage, String> {
-    let api = Url::parse(prefect.api_url()).map_err(|e| e.to_string())?;
-    let link = api.join(link).map_err(|e| format!("unusable next_page link from the Prefect API: {e}"))?;
+async fn next_page<F: Fetch>(prefect: &PrefectClient<'_, F>, link: &str) -> Result<EventPage, ToolError> {
+    let unusable =
+        |e: url::ParseError| ToolError::UnusableAnswer(format!("unusable next_page link from the Prefect API: {e}"));
+    let api = Url::parse(prefect.api_url()).map_err(unusable)?;
+    let link = api.join(link).map_err(unusable)?;
     let query = link.query().unwrap_or_default().replace('+', "%2B");
     let page = if link.path().ends_with("/events/filter/next") {
         prefect.get(&format!("events/filter/next?{query}")).await
@@ -196,7 +201,7 @@ async fn next_page<F: Fetch>(prefect: &PrefectClient<'_, F>, link: &str) -> Resu
         same_host.set_query(Some(&query));
         prefect.get_url(same_host).await
     };
-    page.map_err(|e| e.to_string())
+    Ok(page?)
 }
 
 fn summarise(event: EventRecord) -> EventInfo {

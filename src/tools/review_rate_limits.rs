@@ -8,7 +8,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use rmcp::model::{CallToolResult, Tool};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -16,11 +15,12 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
+use super::ToolError;
 use super::args::WorkspaceId;
-use super::{Envelope, ToolContext, respond};
+use super::registry::{Availability, ToolInfo, ToolTypes};
+use super::toolsets::Toolset;
+use super::{Envelope, ToolContext};
 use crate::upstream::Fetch;
-
-pub const NAME: &str = "review_rate_limits";
 
 const DESCRIPTION: &str = "Prefect Cloud only: find out when the account hit its API rate limits \
 and in which operation groups. Use it after HTTP 429 (Too Many Requests) errors or unexplained \
@@ -207,22 +207,25 @@ struct KeyUsage {
     granted: Vec<u64>,
 }
 
-pub fn definition() -> Tool {
-    super::definition::<Params, Envelope<RateLimits>>(NAME, "Review Rate Limits", DESCRIPTION)
-}
+pub const TOOL: ToolInfo = ToolInfo {
+    name: "review_rate_limits",
+    title: "Review Rate Limits",
+    description: DESCRIPTION,
+    toolset: Some(Toolset::Cloud),
+    availability: Availability::PrefectCloud,
+    failure: "Failed to fetch rate limits: ",
+    guide: "review_rate_limits (Prefect Cloud only): when and which operation groups were throttled.",
+    types: ToolTypes::of::<Params, Envelope<RateLimits>>(),
+};
 
-pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToolResult {
-    respond("Failed to fetch rate limits: ", fetch(ctx, params).await)
-}
-
-async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<RateLimits, String> {
+pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<RateLimits, ToolError> {
     let prefect = ctx.prefect(params.workspace_id)?;
     let cloud = prefect.cloud_workspace().ok_or_else(|| {
-        format!(
+        ToolError::NotApplicable(format!(
             "rate limits exist only on Prefect Cloud, and {} is not a Prefect Cloud workspace URL \
              (…/api/accounts/<account>/workspaces/<workspace>); this tool does not apply to a self-hosted server",
             prefect.api_url()
-        )
+        ))
     })?;
     super::require_cloud_api_key(&prefect)?;
     let since = params.since.unwrap_or(DateTimeArg::Aware(ctx.now - Duration::days(3))).to_string();
@@ -236,7 +239,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Rat
             query.append_pair("keys", key);
         }
     }
-    let usage: Usage = prefect.get_url(url).await.map_err(|e| e.to_string())?;
+    let usage: Usage = prefect.get_url(url).await?;
     let (summary, periods) = throttling(&usage);
     Ok(RateLimits {
         account_id: Some(cloud.account_id),
@@ -363,7 +366,8 @@ mod tests {
     fn groups_the_worked_example_into_two_periods() {
         let fake = FakeUpstream::new().on("GET", USAGE_PATH, 200, worked_example());
         let ctx = cloud_context(&fake, CLOUD);
-        let result = run(&ctx, NAME, json!({"since": "2025-09-30T00:00:00Z", "until": "2025-09-30T01:00:00+02:00"}));
+        let result =
+            run(&ctx, TOOL.name, json!({"since": "2025-09-30T00:00:00Z", "until": "2025-09-30T01:00:00+02:00"}));
         assert_eq!(
             structured(&result),
             &json!({
@@ -423,7 +427,7 @@ mod tests {
     fn no_minutes_is_an_empty_success() {
         let fake = FakeUpstream::new().on("GET", USAGE_PATH, 200, json!({"account": "acc", "minutes": [], "keys": {}}));
         let ctx = cloud_context(&fake, CLOUD);
-        let result = run(&ctx, NAME, json!({}));
+        let result = run(&ctx, TOOL.name, json!({}));
         let envelope = structured(&result);
         assert_eq!(envelope["success"], json!(true));
         assert_eq!(
@@ -453,7 +457,7 @@ mod tests {
     fn invalid_dates_are_argument_errors() {
         let fake = FakeUpstream::new();
         let ctx = cloud_context(&fake, CLOUD);
-        let result = run(&ctx, NAME, json!({"since": "not-a-date"}));
+        let result = run(&ctx, TOOL.name, json!({"since": "not-a-date"}));
         assert_eq!(result.is_error, Some(true));
         assert!(text(&result).contains("since: expected an ISO 8601 date-time"), "{}", text(&result));
         assert!(fake.requests().is_empty());
@@ -463,7 +467,7 @@ mod tests {
     fn self_hosted_servers_get_a_cloud_only_failure() {
         let fake = FakeUpstream::new();
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        let result = run(&ctx, NAME, json!({}));
+        let result = run(&ctx, TOOL.name, json!({}));
         let envelope = structured(&result);
         assert_eq!(
             envelope.as_object().unwrap().keys().collect::<Vec<_>>(),
@@ -479,7 +483,7 @@ mod tests {
     fn cloud_without_an_api_key_sends_nothing() {
         let fake = FakeUpstream::new();
         let ctx = context(&fake, CLOUD);
-        let error = structured(&run(&ctx, NAME, json!({})))["error"].as_str().unwrap().to_owned();
+        let error = structured(&run(&ctx, TOOL.name, json!({})))["error"].as_str().unwrap().to_owned();
         assert!(error.contains("needs an API key") && error.contains("X-Prefect-Api-Key"), "{error}");
         assert!(fake.requests().is_empty());
     }
@@ -488,7 +492,7 @@ mod tests {
     fn upstream_errors_become_failures() {
         let fake = FakeUpstream::new().on("GET", USAGE_PATH, 403, json!({"detail": "Forbidden"}));
         let ctx = cloud_context(&fake, CLOUD);
-        let error = structured(&run(&ctx, NAME, json!({})))["error"].as_str().unwrap().to_owned();
+        let error = structured(&run(&ctx, TOOL.name, json!({})))["error"].as_str().unwrap().to_owned();
         assert!(error.starts_with("Failed to fetch rate limits: 403 Forbidden"), "{error}");
     }
 
@@ -496,7 +500,7 @@ mod tests {
     fn workspace_id_keeps_the_account() {
         let fake = FakeUpstream::new().on("GET", USAGE_PATH, 200, json!({"minutes": []}));
         let ctx = cloud_context(&fake, CLOUD);
-        let result = run(&ctx, NAME, json!({"workspace_id": "5f3b3c1e-8f7a-4c2e-9d7b-1a2b3c4d5e6f"}));
+        let result = run(&ctx, TOOL.name, json!({"workspace_id": "5f3b3c1e-8f7a-4c2e-9d7b-1a2b3c4d5e6f"}));
         assert_eq!(structured(&result)["account_id"], json!("acc"));
     }
 }

@@ -3,19 +3,49 @@
 
 pub const HEADER: &str = "x-mcp-toolsets";
 
-const TOOLSETS: &[(&str, &[&str])] = &[
-    ("overview", &["get_identity", "get_dashboard"]),
-    ("deployments", &["get_deployments", "get_flows"]),
-    ("runs", &["get_flow_runs", "get_flow_run_logs", "get_task_runs"]),
-    ("infrastructure", &["get_work_pools"]),
-    ("events", &["read_events", "get_automations", "get_object_schema"]),
-    ("diagnosis", &["diagnose_flow_run", "diagnose_deployment"]),
-    ("cloud", &["review_rate_limits"]),
-    ("docs", &["docs_search_prefect", "docs_get_release_notes"]),
-];
+use super::registry::TOOLS;
 
-/// Kept whatever is chosen: it explains the rest.
-const ALWAYS: &[&str] = &["orientation"];
+/// A named group of tools; each tool's [`ToolInfo`](super::registry::ToolInfo) says which it
+/// belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toolset {
+    Overview,
+    Deployments,
+    Runs,
+    Infrastructure,
+    Events,
+    Diagnosis,
+    Cloud,
+    Docs,
+}
+
+impl Toolset {
+    /// In the order error messages list them.
+    const ALL: [Toolset; 8] = [
+        Toolset::Overview,
+        Toolset::Deployments,
+        Toolset::Runs,
+        Toolset::Infrastructure,
+        Toolset::Events,
+        Toolset::Diagnosis,
+        Toolset::Cloud,
+        Toolset::Docs,
+    ];
+
+    /// The name a connection chooses it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Toolset::Overview => "overview",
+            Toolset::Deployments => "deployments",
+            Toolset::Runs => "runs",
+            Toolset::Infrastructure => "infrastructure",
+            Toolset::Events => "events",
+            Toolset::Diagnosis => "diagnosis",
+            Toolset::Cloud => "cloud",
+            Toolset::Docs => "docs",
+        }
+    }
+}
 
 /// The tools a connection chose; the default is every tool.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,18 +69,19 @@ impl Selection {
                 return Err(format!(
                     "the URL path selects toolsets `{}` but the X-MCP-Toolsets header selects `{}`; send one of \
                      them, or make both name the same toolsets",
-                    path.join(","),
-                    header.join(",")
+                    joined(&path),
+                    joined(&header)
                 ));
             }
             (Some(sets), _) | (None, Some(sets)) => sets,
             (None, None) => return Ok(Selection(None)),
         };
-        let mut tools = ALWAYS.to_vec();
-        for name in chosen {
-            let (_, members) = TOOLSETS.iter().find(|(set, _)| *set == name).expect("names() checked it");
-            tools.extend_from_slice(members);
-        }
+        // Tools outside every toolset (orientation) are kept whatever is chosen: they explain the rest.
+        let tools = TOOLS
+            .iter()
+            .filter(|tool| tool.toolset.is_none_or(|set| chosen.contains(&set)))
+            .map(|tool| tool.name)
+            .collect();
         Ok(Selection(Some(tools)))
     }
 
@@ -59,22 +90,26 @@ impl Selection {
     }
 }
 
+fn joined(sets: &[Toolset]) -> String {
+    sets.iter().map(|set| set.name()).collect::<Vec<_>>().join(",")
+}
+
 /// The toolset names in a comma-separated list (case-insensitive), sorted and without
 /// repeats; an unknown or missing name is an error naming `source` and the available sets.
-fn names(list: &str, source: &str) -> Result<Vec<&'static str>, String> {
-    let available = || TOOLSETS.iter().map(|(set, _)| *set).collect::<Vec<_>>().join(", ");
+fn names(list: &str, source: &str) -> Result<Vec<Toolset>, String> {
+    let available = || Toolset::ALL.map(Toolset::name).join(", ");
     let mut sets = Vec::new();
     for name in list.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()) {
-        let (set, _) = TOOLSETS
-            .iter()
-            .find(|(set, _)| *set == name)
+        let set = Toolset::ALL
+            .into_iter()
+            .find(|set| set.name() == name)
             .ok_or_else(|| format!("unknown toolset `{name}` in {source}; available: {}", available()))?;
-        sets.push(*set);
+        sets.push(set);
     }
     if sets.is_empty() {
         return Err(format!("no toolset named in {source}; available: {}", available()));
     }
-    sets.sort_unstable();
+    sets.sort_unstable_by_key(|set| set.name());
     sets.dedup();
     Ok(sets)
 }
@@ -136,14 +171,9 @@ mod tests {
     }
 
     #[test]
-    fn every_listed_tool_exists() {
-        let fake = crate::prefect::testing::FakeUpstream::new();
-        let ctx = super::super::testing::context(&fake, "https://cloud.test/api/accounts/a/workspaces/w")
-            .with_docs_url(Some(url::Url::parse("http://127.0.0.1:9/mcp").unwrap()));
-        let names: Vec<String> = super::super::definitions(&ctx).iter().map(|t| t.name.to_string()).collect();
-        for tool in TOOLSETS.iter().flat_map(|(_, tools)| tools.iter()).chain(ALWAYS) {
-            assert!(names.iter().any(|n| n == tool), "{tool}");
+    fn every_toolset_has_tools() {
+        for set in Toolset::ALL {
+            assert!(TOOLS.iter().any(|tool| tool.toolset == Some(set)), "{set:?}");
         }
-        assert_eq!(names.len(), TOOLSETS.iter().map(|(_, t)| t.len()).sum::<usize>() + ALWAYS.len());
     }
 }

@@ -76,10 +76,10 @@ def test_concurrency_limits_cover_global_pool_and_queue_limits(worker_with_secre
     assert any(g["type"] == "work_queue" and g["details"]["work_pool"] in unlimited_pools for g in got)
 
 
-def test_dashboard_takes_eight_concurrent_requests_and_works_with_header_credentials(
+def test_dashboard_takes_nine_concurrent_requests_and_works_with_header_credentials(
         worker_with_secrets, worker_without_secrets, header_credentials):
     upstream, structured = call_counting_upstream(worker_with_secrets, "get_dashboard", {})
-    assert structured["success"] is True and upstream == 8
+    assert structured["success"] is True and upstream == 9
     via_headers = dashboard_with_headers(worker_without_secrets, header_credentials)
     assert via_headers["active_work_pools"] == structured["active_work_pools"]
 

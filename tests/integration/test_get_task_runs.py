@@ -38,7 +38,7 @@ def test_default_lists_task_runs_by_expected_start(worker_with_secrets, prefect)
         assert item["tags"] == task["tags"] and item["flow_run_id"] == task["flow_run_id"]
         assert item["retry_count"] == max(task["run_count"] - 1, 0)
         assert item["max_retries"] == task["empirical_policy"]["retries"]
-        assert item["state_message"] == (task["state"]["message"] or "")
+        assert item["state_message"] == task["state"]["message"]
 
 
 def test_limit_and_exact_truncation(worker_with_secrets, prefect):

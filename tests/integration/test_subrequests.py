@@ -1,6 +1,6 @@
 """Subrequest budget: every tool's default call, and detail-by-id where a tool has it, stays
 within 5 Prefect requests (Cloudflare's free plan allows 50 per invocation). The dashboard is
-the one fan-out: five exact run counts plus pools, limits and queues, all sent at once."""
+the one fan-out: five exact run counts plus pools, limits (V2 and V1 tag limits) and queues, all sent at once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from harness import call_counting_upstream
 from mcp_client import EXPECTED_TOOLS
 
 BUDGET = 5
-DASHBOARD_BUDGET = 8
+DASHBOARD_BUDGET = 9
 # One call instead of five or six: each diagnosis reads everything it needs at once.
 DIAGNOSIS_BUDGET = 12
 NO_PREFECT = {"orientation", "get_object_schema"}

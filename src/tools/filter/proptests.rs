@@ -128,7 +128,8 @@ proptest! {
                     prop_assert_eq!(&accepted, &value, "{} filter changed", name);
                     prop_assert!(conforms(&Value::Object(accepted), rule), "{} filter accepted {}", name, Value::Object(value.clone()));
                 }
-                Err(message) => {
+                Err(error) => {
+                    let message = error.to_string();
                     prop_assert!(message.starts_with("unknown filter key `") || message.starts_with('`'), "{}", message);
                     prop_assert!(!conforms(&Value::Object(value.clone()), rule) || message.contains("ISO 8601"), "{} filter refused a conforming one: {}", name, message);
                 }

@@ -7,7 +7,7 @@
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Value};
 
-use crate::prefect::{PrefectClient, PrefectError};
+use super::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
 /// Largest page a Prefect server hands out in one request.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::paging::SERVER_PAGE_MAX;
-use crate::prefect::{PrefectClient, PrefectError};
+use super::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
 #[derive(Debug, Deserialize)]
@@ -63,7 +63,6 @@ impl FlowNames {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::context;
     use super::*;
     use crate::prefect::testing::FakeUpstream;
     use futures::executor::block_on;
@@ -77,8 +76,7 @@ mod tests {
     #[test]
     fn asks_for_the_flows_of_matching_records_under_their_key() {
         let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, flows(2));
-        let ctx = context(&fake, API);
-        let prefect = ctx.prefect(None).unwrap();
+        let prefect = fake.client(API);
         let filter = json!({"state": {"type": {"any_": ["FAILED"]}}});
         let names = block_on(FlowNames::of_matching(&prefect, "flow_runs", filter.as_object())).unwrap();
         assert_eq!(fake.body(0), json!({"flow_runs": filter, "limit": 200, "offset": 0}));
@@ -91,8 +89,7 @@ mod tests {
     #[test]
     fn no_filter_matches_every_record() {
         let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!([]));
-        let ctx = context(&fake, API);
-        block_on(FlowNames::of_matching(&ctx.prefect(None).unwrap(), "deployments", None)).unwrap();
+        block_on(FlowNames::of_matching(&fake.client(API), "deployments", None)).unwrap();
         assert_eq!(fake.body(0), json!({"deployments": {}, "limit": 200, "offset": 0}));
     }
 
@@ -102,8 +99,7 @@ mod tests {
             Some(_) => (200, json!([{"id": "late", "name": "late flow"}])),
             None => (200, flows(200)),
         });
-        let ctx = context(&fake, API);
-        let prefect = ctx.prefect(None).unwrap();
+        let prefect = fake.client(API);
         let names = block_on(FlowNames::of_matching(&prefect, "deployments", None)).unwrap();
         let names = block_on(names.covering(&prefect, &["f7", "late"])).unwrap();
         assert_eq!(fake.body(1), json!({"flows": {"id": {"any_": ["late"]}}, "limit": 1, "offset": 0}));

@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::paging::SERVER_PAGE_MAX;
-use crate::prefect::{PrefectClient, PrefectError};
+use super::records::active_by_default;
+use super::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
 /// A global (V2) concurrency limit, also how a deployment's limit is stored.
@@ -14,10 +15,12 @@ pub struct GlobalLimitRecord {
     pub id: String,
     pub name: String,
     pub limit: i64,
-    #[serde(default)]
+    #[serde(default = "active_by_default")]
     pub active: bool,
     #[serde(default)]
     pub active_slots: i64,
+    #[serde(default)]
+    pub slot_decay_per_second: f64,
 }
 
 /// A tag concurrency limit as the V1 endpoint shows it: `active_slots` are the ids of the

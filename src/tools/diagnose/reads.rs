@@ -1,0 +1,146 @@
+//! The Prefect objects a diagnosis reads and the reads it shares: one record by id or name,
+//! a flow's name, the runs holding a scope's slots.
+
+use super::*;
+
+/// The fields of Prefect's `Deployment` that the diagnoses use.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub flow_id: Option<String>,
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub work_pool_name: Option<String>,
+    #[serde(default)]
+    pub work_queue_name: Option<String>,
+    #[serde(default)]
+    pub schedules: Option<Vec<ScheduleRecord>>,
+    #[serde(default)]
+    pub global_concurrency_limit: Option<GlobalLimitRecord>,
+    #[serde(default)]
+    pub concurrency_options: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueueRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub is_paused: bool,
+    #[serde(default)]
+    pub concurrency_limit: Option<i64>,
+    /// Pending and Running runs of the queue; set by the server when the queue is limited.
+    #[serde(default)]
+    pub active_slots: Option<i64>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerRecord {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub last_heartbeat_time: Option<String>,
+}
+
+/// A flow run named in evidence (a slot holder, the oldest Late run, …).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RunRef {
+    pub id: String,
+    pub name: Option<String>,
+    pub state_name: Option<String>,
+    #[serde(default)]
+    pub expected_start_time: Option<String>,
+}
+
+impl RunRef {
+    /// `<name> (<id>)`.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.name.as_deref().unwrap_or("unnamed"), self.id)
+    }
+
+    pub fn formatted(mut self) -> Self {
+        self.expected_start_time = format::optional_timestamp(self.expected_start_time.as_deref());
+        self
+    }
+}
+
+/// `POST {kind}/filter` for the one object whose `field` is `key`.
+pub async fn read_one<T: serde::de::DeserializeOwned, F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    kind: &str,
+    field: &str,
+    key: &str,
+) -> Result<Option<T>, PrefectError> {
+    let body = json!({kind: {field: {"any_": [key]}}, "limit": 1, "offset": 0});
+    let mut rows: Vec<T> = prefect.post(&format!("{kind}/filter"), &body).await?;
+    Ok(if rows.is_empty() { None } else { Some(rows.swap_remove(0)) })
+}
+
+/// The flow's name (one request), `None` without a flow id.
+pub async fn flow_name<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    flow_id: Option<&str>,
+) -> Result<Option<String>, PrefectError> {
+    #[derive(Deserialize)]
+    struct FlowRecord {
+        name: String,
+    }
+    let Some(id) = flow_id else { return Ok(None) };
+    Ok(read_one::<FlowRecord, _>(prefect, "flows", "id", id).await?.map(|f| f.name))
+}
+
+/// How many slot holders a finding names (it shows three and counts the rest).
+pub const NAMED_HOLDERS: usize = 3;
+
+/// Where Pending, Running and Cancelling runs take concurrency slots (Prefect's slot states).
+#[derive(Debug, Clone, Copy)]
+pub enum SlotScope<'a> {
+    /// A deployment, by id.
+    Deployment(&'a str),
+    /// A work pool, by name.
+    Pool(&'a str),
+    /// A work queue, by id.
+    Queue(&'a str),
+}
+
+/// Up to `limit` runs holding slots in `scope`, most recently started first: one request.
+pub async fn active_runs<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    scope: SlotScope<'_>,
+    limit: usize,
+) -> Result<Vec<RunRef>, PrefectError> {
+    let mut body = json!({
+        "flow_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING", "CANCELLING"]}}},
+        "sort": "START_TIME_DESC", "limit": limit, "offset": 0,
+    });
+    match scope {
+        SlotScope::Deployment(id) => body["flow_runs"]["deployment_id"] = json!({"any_": [id]}),
+        SlotScope::Pool(name) => body["work_pools"] = json!({"name": {"any_": [name]}}),
+        SlotScope::Queue(id) => body["work_pool_queues"] = json!({"id": {"any_": [id]}}),
+    }
+    let runs: Vec<RunRef> = prefect.post("flow_runs/filter", &body).await?;
+    Ok(runs.into_iter().map(RunRef::formatted).collect())
+}
+
+/// The runs a full limit's finding names: none, and no request, without a scope.
+pub async fn named_holders<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    scope: Option<SlotScope<'_>>,
+) -> Result<Vec<RunRef>, PrefectError> {
+    match scope {
+        Some(scope) => active_runs(prefect, scope, NAMED_HOLDERS).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `<name> (<id>)` of each run.
+pub(super) fn labels(runs: &[RunRef]) -> Vec<String> {
+    runs.iter().map(RunRef::label).collect()
+}
