@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, quote_plus, urlencode, urljoin, urlsplit
-
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, quote_plus, urlencode, urljoin, urlsplit
 
 import httpx2
 import pytest
@@ -42,6 +41,8 @@ SECRETS: set[str] = set()
 OAUTH_WORKERS: list[Worker] = []
 
 LOOPBACK_REDIRECT = "http://127.0.0.1:8976/callback"
+# Consent-form inputs that carry credentials.
+SECRET_FORM_FIELDS = ("access_token", "prefect_api_key", "prefect_auth_string")
 
 
 def remember(*values: str | None) -> None:
@@ -70,45 +71,51 @@ def pkce_pair() -> tuple[str, str]:
 class Form:
     action: str
     method: str
-    # name -> (input type, value): what the page puts in each field before anyone types.
-    inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # name -> value of each input: what the page puts in it before anyone types.
+    inputs: dict[str, str] = field(default_factory=dict)
+    hidden: set[str] = field(default_factory=set)
 
     def prefilled(self) -> dict[str, str]:
-        """What a browser submits untouched: hidden fields and checked radio buttons."""
-        return {name: value for name, (kind, value) in self.inputs.items() if kind in ("hidden", "radio-checked")}
+        """What a browser submits untouched: the hidden fields."""
+        return {name: self.inputs[name] for name in self.hidden}
 
 
 class _FormParser(HTMLParser):
+    """The forms of a page and its visible text."""
+
     def __init__(self) -> None:
         super().__init__()
         self.forms: list[Form] = []
         self.text: list[str] = []
+        self.unseen_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = {name: value or "" for name, value in attrs}
-        if tag == "form":
+        if tag in ("style", "script", "title"):
+            self.unseen_depth += 1
+        elif tag == "form":
             self.forms.append(Form(attributes.get("action", ""), attributes.get("method", "get").lower()))
-        elif tag in ("input", "textarea", "select") and self.forms and attributes.get("name"):
-            kind = attributes.get("type", "text" if tag == "input" else tag).lower()
-            if kind == "radio":
-                if "checked" not in attributes:
-                    self.forms[-1].inputs.setdefault(attributes["name"], ("radio", ""))
-                    return
-                kind = "radio-checked"
-            self.forms[-1].inputs[attributes["name"]] = (kind, attributes.get("value", ""))
+        elif tag == "input" and self.forms and attributes.get("name"):
+            form = self.forms[-1]
+            form.inputs[attributes["name"]] = attributes.get("value", "")
+            if attributes.get("type") == "hidden":
+                form.hidden.add(attributes["name"])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "title"):
+            self.unseen_depth -= 1
 
     def handle_data(self, data: str) -> None:
-        self.text.append(data)
+        if not self.unseen_depth:
+            self.text.append(data)
 
 
 @dataclass
 class Page:
-    """One HTML answer of the authorization endpoint."""
+    """One HTML answer of the authorization endpoint: its forms and visible text."""
 
     url: str
     status: int
-    headers: httpx2.Headers
-    html: str
     forms: list[Form]
     text: str
 
@@ -116,14 +123,19 @@ class Page:
     def of(cls, response: httpx2.Response) -> "Page":
         parser = _FormParser()
         parser.feed(response.text)
-        return cls(str(response.url), response.status_code, response.headers, response.text, parser.forms,
-                   " ".join(" ".join(parser.text).split()))
+        return cls(str(response.url), response.status_code, parser.forms, " ".join(" ".join(parser.text).split()))
 
     def consent_form(self, fields: dict[str, str]) -> Form:
         """The POST form that has an input for each of `fields`."""
         candidates = [form for form in self.forms if form.method == "post" and set(fields) <= set(form.inputs)]
         assert candidates, f"no POST form with inputs {sorted(fields)} on {self.url} ({self.status}):\n{self.text[:2000]}"
         return candidates[0]
+
+    def submission(self, fields: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """Where the consent form with `fields` typed in posts, and its body (the hidden fields too)."""
+        form = self.consent_form(fields)
+        remember(*(value for name, value in fields.items() if name in SECRET_FORM_FIELDS))
+        return urljoin(self.url, form.action or self.url), {**form.prefilled(), **fields}
 
 
 # --- the authorization server, step by step ---------------------------------------------------
@@ -166,7 +178,6 @@ class AuthorizationServer:
     """The Worker's OAuth endpoints, addressed from its metadata (so discovery is exercised too)."""
 
     def __init__(self, worker: Worker):
-        self.worker = worker
         self.origin = worker.origin
         self.resource = f"{worker.origin}/mcp"
         self.http = httpx2.Client(timeout=30, follow_redirects=False)
@@ -195,18 +206,13 @@ class AuthorizationServer:
         query = urlencode({name: value for name, value in params.items() if value is not None})
         return f"{self.metadata['authorization_endpoint']}?{query}"
 
-    def open(self, url: str, headers: dict[str, str] | None = None) -> httpx2.Response:
-        return self.http.get(url, headers=headers)
+    def open(self, url: str) -> httpx2.Response:
+        return self.http.get(url)
 
-    def submit(self, page: Page, fields: dict[str, str], *, drop: tuple[str, ...] = (),
-               headers: dict[str, str] | None = None) -> httpx2.Response:
+    def submit(self, page: Page, fields: dict[str, str], *, drop: tuple[str, ...] = ()) -> httpx2.Response:
         """Posts the page's consent form with `fields` typed in (and the `drop`ped fields removed)."""
-        form = page.consent_form({name: value for name, value in fields.items() if name not in ("mode",)})
-        body = {**form.prefilled(), **fields}
-        for name in drop:
-            body.pop(name, None)
-        remember(*(value for name, value in fields.items() if name in SECRET_FORM_FIELDS))
-        return self.http.post(urljoin(page.url, form.action or page.url), data=body, headers=headers)
+        url, body = page.submission(fields)
+        return self.http.post(url, data={name: value for name, value in body.items() if name not in drop})
 
     def authorize(self, client: Registration, credentials: dict[str, str], **overrides: str | None) -> Authorization:
         """The whole front channel: authorization request, consent, redirect back with a code."""
@@ -245,16 +251,11 @@ class AuthorizationServer:
     def revoke(self, client: Registration, token: str) -> httpx2.Response:
         return self.http.post(self.metadata["revocation_endpoint"], data={"token": token, **client.auth()})
 
-    def mcp(self, access_token: str | None, body: dict | None = None, url: str | None = None) -> httpx2.Response:
-        """One stateless JSON-RPC request to /mcp (a tools/list unless `body` says otherwise)."""
-        headers = {"accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
-        if access_token is not None:
-            headers["authorization"] = f"Bearer {access_token}"
-        return self.http.post(url or self.resource, json=body or {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                              headers=headers)
-
-
-SECRET_FORM_FIELDS = ("access_token", "prefect_api_key", "prefect_auth_string")
+    def mcp(self, access_token: str) -> httpx2.Response:
+        """A stateless tools/list on /mcp with `access_token`."""
+        headers = {"accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25",
+                   "authorization": f"Bearer {access_token}"}
+        return self.http.post(self.resource, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers)
 
 
 def query_params(url: str) -> dict[str, str]:
@@ -311,10 +312,8 @@ class HeadlessConsent:
         async with httpx2.AsyncClient(timeout=30, follow_redirects=False) as http:
             page = Page.of(await http.get(authorization_url))
             assert page.status == 200, (page.status, page.text[:2000])
-            form = page.consent_form(self.credentials)
-            remember(*(value for name, value in self.credentials.items() if name in SECRET_FORM_FIELDS))
-            redirect = await http.post(urljoin(page.url, form.action or page.url),
-                                       data={**form.prefilled(), **self.credentials})
+            url, body = page.submission(self.credentials)
+            redirect = await http.post(url, data=body)
         assert redirect.status_code in (302, 303), (redirect.status_code, redirect.text[:2000])
         params = query_params(redirect.headers["location"])
         remember_issued(params.get("code"))
