@@ -84,8 +84,9 @@ pub struct PendingCode {
 pub struct RefreshState {
     pub hash: String,
     pub wrapped_key: Option<String>,
-    /// The refresh token this one replaced: presenting it revokes the grant.
-    pub previous_hash: Option<String>,
+    /// The refresh tokens this one replaced, newest last (at most
+    /// [`REPLACED_REFRESH_TOKENS_KEPT`]): presenting one revokes the grant.
+    pub replaced_hashes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +95,10 @@ struct TokenRecord {
     expires_at: i64,
     wrapped_key: Option<String>,
 }
+
+/// How many replaced refresh tokens a grant remembers. A refresh token is replaced at each
+/// refresh, so this covers a stolen token for that many refreshes of the legitimate client.
+pub const REPLACED_REFRESH_TOKENS_KEPT: usize = 20;
 
 /// What `/token` sends back.
 #[derive(Debug, Serialize)]
@@ -261,7 +266,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         let Some(mut grant) = load_grant(self.store, id).await? else { return Err(invalid(unknown)) };
         let hash = crypto::sha256_hex(refresh_token);
         let Some(refresh) = grant.refresh.clone() else { return Err(invalid(unknown)) };
-        if refresh.previous_hash.as_deref() == Some(hash.as_str()) {
+        if refresh.replaced_hashes.contains(&hash) {
             revoke_grant(self.store, id, &grant).await?;
             return Err(invalid("the refresh token was already used and replaced; the authorization is revoked"));
         }
@@ -288,7 +293,11 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         if let Some(old) = &grant.access_hash {
             self.store.delete(&token_key(old)).await?;
         }
-        grant.refresh = Some(RefreshState { previous_hash: Some(hash), ..refresh });
+        let mut replaced_hashes = refresh.replaced_hashes;
+        replaced_hashes.push(hash);
+        let excess = replaced_hashes.len().saturating_sub(REPLACED_REFRESH_TOKENS_KEPT);
+        replaced_hashes.drain(..excess);
+        grant.refresh = Some(RefreshState { replaced_hashes, ..refresh });
         self.issue_tokens(id, grant, data_key.as_ref()).await
     }
 
@@ -308,11 +317,11 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         let access_hash = crypto::sha256_hex(&access_token);
         let record = serde_json::to_string(&record).expect("token records serialise");
         self.store.put(&token_key(&access_hash), &record, Some(kv_ttl(ttl))).await?;
-        let previous_hash = grant.refresh.take().and_then(|r| r.previous_hash);
+        let replaced_hashes = grant.refresh.take().map(|r| r.replaced_hashes).unwrap_or_default();
         grant.refresh = Some(RefreshState {
             hash: crypto::sha256_hex(&refresh_token),
             wrapped_key: data_key.map(|key| crypto::wrap(key, &refresh_token)),
-            previous_hash,
+            replaced_hashes,
         });
         grant.access_hash = Some(access_hash);
         save_grant(self.store, id, &grant, REFRESH_TTL_S).await?;

@@ -552,10 +552,14 @@ fn refresh_rotates_and_a_rotated_token_revokes_the_grant() {
     assert_invalid_token(&server.mcp(&token(&first, "access_token"), PING));
     assert_eq!(server.mcp(&token(&second, "access_token"), PING).status, StatusCode::OK);
 
+    let third = server.refresh(&client, &token(&second, "refresh_token")).json();
+    assert_eq!(server.mcp(&token(&third, "access_token"), PING).status, StatusCode::OK);
+
+    // The first refresh token, two rotations old, still gives the theft away.
     let reuse = server.refresh(&client, &token(&first, "refresh_token"));
     assert_eq!(reuse.json()["error"], "invalid_grant");
-    assert_invalid_token(&server.mcp(&token(&second, "access_token"), PING));
-    assert_eq!(server.refresh(&client, &token(&second, "refresh_token")).json()["error"], "invalid_grant");
+    assert_invalid_token(&server.mcp(&token(&third, "access_token"), PING));
+    assert_eq!(server.refresh(&client, &token(&third, "refresh_token")).json()["error"], "invalid_grant");
 }
 
 #[test]
