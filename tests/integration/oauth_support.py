@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import secrets
+import shutil
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -336,10 +337,24 @@ def sdk_provider(mcp_url: str, consent: HeadlessConsent, storage: MemoryTokenSto
 # --- OAuth Workers ------------------------------------------------------------------------------
 
 
-def start_oauth_worker(name: str, variables: dict[str, str]) -> Worker:
-    worker = Worker(name, variables, oauth=True).wait_ready()
-    OAUTH_WORKERS.append(worker)
+def start_oauth_worker(name: str, variables: dict[str, str], storage_of: Worker | None = None) -> Worker:
+    """An OAuth Worker on empty storage, or on a copy of what the stopped Worker `storage_of` left."""
+    worker = (WorkerOnStorage(name, variables, storage_of.kv_dir) if storage_of else Worker(name, variables, oauth=True))
+    OAUTH_WORKERS.append(worker.wait_ready())
     return worker
+
+
+class WorkerOnStorage(Worker):
+    """The harness starts every OAuth Worker on empty storage; this one gets a copy of `storage`
+    put in place just before workerd starts."""
+
+    def __init__(self, name: str, variables: dict[str, str], storage: Path):
+        self.storage = storage
+        super().__init__(name, variables, oauth=True)
+
+    def _wrangler_command(self, *args) -> list[str]:
+        shutil.copytree(self.storage, self.kv_dir, dirs_exist_ok=True)
+        return super()._wrangler_command(*args)
 
 
 def team_variables(prefect: "Prefect", **extra: str) -> dict[str, str]:

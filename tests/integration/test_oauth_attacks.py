@@ -306,6 +306,42 @@ def test_reusing_a_rotated_refresh_token_revokes_the_grant(server, generations):
     assert_token_error(server.refresh(client, current["refresh_token"]), "invalid_grant", current["refresh_token"])
 
 
+def test_withdrawing_a_team_token_ends_the_grants_made_with_it(prefect):
+    """Stop the Worker, take a token out of MCP_ACCESS_TOKENS, start it again on the same storage:
+    grants consented with the withdrawn token are refused (access and refresh), the others go on.
+    The restarted Worker listens on another port, so requests name the first one's origin in
+    `Host` (the issuer and audience are the request's origin)."""
+    before = start_oauth_worker("oauth-withdraw-before", team_variables(prefect))
+    try:
+        server = AuthorizationServer(before)
+        client = server.register()
+        kept = server.tokens(client, team_credentials(TEAM_TOKENS[1]))
+        withdrawn = server.tokens(client, team_credentials(TEAM_TOKENS[0]))
+    finally:
+        before.stop()
+    after = start_oauth_worker("oauth-withdraw-after", team_variables(prefect, MCP_ACCESS_TOKENS=TEAM_TOKENS[1]),
+                               storage_of=before)
+    try:
+        http = httpx2.Client(base_url=after.origin, headers={"host": before.origin.removeprefix("http://")}, timeout=30)
+
+        def tools_list(token: str) -> httpx2.Response:
+            return http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                             headers={"accept": "application/json, text/event-stream",
+                                      "MCP-Protocol-Version": "2025-11-25", "authorization": f"Bearer {token}"})
+
+        def refresh(tokens: dict) -> httpx2.Response:
+            return http.post("/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                                             **client.auth()})
+
+        assert tools_list(kept["access_token"]).status_code == 200
+        refused = tools_list(withdrawn["access_token"])
+        assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+        assert_token_error(refresh(withdrawn), "invalid_grant", withdrawn["refresh_token"])
+        assert refresh(kept).status_code == 200
+    finally:
+        after.stop()
+
+
 def test_a_refresh_token_belongs_to_its_client(server):
     client = server.register()
     thief = server.register()
