@@ -210,10 +210,15 @@ class AuthorizationServer:
     def open(self, url: str) -> httpx2.Response:
         return self.http.get(url)
 
-    def submit(self, page: Page, fields: dict[str, str], *, drop: tuple[str, ...] = ()) -> httpx2.Response:
-        """Posts the page's consent form with `fields` typed in (and the `drop`ped fields removed)."""
+    def submit(self, page: Page, fields: dict[str, str], *, drop: tuple[str, ...] = (),
+               address: str | None = None) -> httpx2.Response:
+        """Posts the page's consent form with `fields` typed in (and the `drop`ped fields removed), from
+        the client `address` if given (as Cloudflare reports it: `CF-Connecting-IP`; wrangler dev passes
+        the header through)."""
         url, body = page.submission(fields)
-        return self.http.post(url, data={name: value for name, value in body.items() if name not in drop})
+        headers = {"cf-connecting-ip": address} if address else {}
+        return self.http.post(url, data={name: value for name, value in body.items() if name not in drop},
+                              headers=headers)
 
     def authorize(self, client: Registration, credentials: dict[str, str], **overrides: str | None) -> Authorization:
         """The whole front channel: authorization request, consent, redirect back with a code."""

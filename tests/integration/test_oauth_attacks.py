@@ -9,7 +9,9 @@ setting asks for an hour."""
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx2
 import pytest
@@ -475,24 +477,58 @@ def test_the_consent_page_cannot_be_framed_or_cached(server):
     assert "no-store" in response.headers["cache-control"]
 
 
+# Each brute-force test guesses from its own address (TEST-NET-2), so that the limits they reach
+# are theirs alone.
+MAX_FAILED_ATTEMPTS = 10
+
+
 def test_brute_forcing_the_team_token_through_the_form_hits_the_attempt_limit(server):
+    address = "198.51.100.10"
     client = server.register()
     page = consent_page(server, client)
     statuses = []
     for attempt in range(12):
         guess = f"guess-{attempt:02d}-{TEAM_TOKENS[0][:4]}"
-        response = server.submit(page, {"access_token": guess})
+        response = server.submit(page, {"access_token": guess}, address=address)
         statuses.append(response.status_code)
         assert "location" not in response.headers, response.headers
         assert guess not in response.text and TEAM_TOKENS[0] not in response.text
-    assert statuses[:10] == [400] * 10, statuses
-    assert statuses[10:] == [429, 429], statuses
+    assert statuses == [400] * MAX_FAILED_ATTEMPTS + [429, 429], statuses
     # Once the limit is reached even the right token is turned away (until the window ends).
-    response = server.submit(page, team_credentials())
+    response = server.submit(page, team_credentials(), address=address)
     assert response.status_code == 429 and "location" not in response.headers
-    # The limit is per client: another client's consent is not locked out.
-    other = server.register()
-    assert server.submit(consent_page(server, other), team_credentials()).status_code in (302, 303)
+    # Someone else's consent to the same client is not locked out.
+    assert server.submit(page, team_credentials(), address="198.51.100.99").status_code in (302, 303)
+
+
+def test_rotating_clients_does_not_multiply_the_guesses(server):
+    """Registration is open to anyone, so a limit per client alone would give one address ten
+    more guesses with every client it registers."""
+    evaluated = 0
+    for _ in range(6):
+        page = consent_page(server, server.register())
+        for attempt in range(MAX_FAILED_ATTEMPTS + 1):
+            response = server.submit(page, {"access_token": f"rotating-guess-{attempt}"}, address="198.51.100.11")
+            assert response.status_code in (400, 429) and "location" not in response.headers
+            evaluated += response.status_code == 400
+    assert evaluated < 6 * MAX_FAILED_ATTEMPTS, f"{evaluated} wrong entries evaluated from one address"
+
+
+def test_concurrent_guesses_stay_within_the_attempt_limit(server):
+    page = consent_page(server, server.register())
+    url, body = page.submission({"access_token": "placeholder"})
+    start_together = threading.Barrier(30)
+
+    def guess(attempt: int) -> int:
+        with httpx2.Client(timeout=30) as http:
+            start_together.wait()
+            return http.post(url, data={**body, "access_token": f"parallel-guess-{attempt}"},
+                             headers={"cf-connecting-ip": "198.51.100.12"}).status_code
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(guess, range(30)))
+    assert set(statuses) <= {400, 429}, statuses
+    assert statuses.count(400) <= MAX_FAILED_ATTEMPTS, f"{statuses.count(400)} of 30 concurrent guesses evaluated"
 
 
 def test_a_wrong_team_token_re_renders_the_form(server):
