@@ -344,6 +344,38 @@ def test_withdrawing_a_team_token_ends_the_grants_made_with_it(prefect):
         after.stop()
 
 
+def released_together(requests: int, send) -> list[httpx2.Response]:
+    """`send(http, n)` from `requests` threads (n = 0, 1, ...) at once: a barrier releases them together."""
+    barrier = threading.Barrier(requests)
+
+    def one(n: int) -> httpx2.Response:
+        with httpx2.Client(timeout=30) as http:
+            barrier.wait()
+            return send(http, n)
+
+    with ThreadPoolExecutor(max_workers=requests) as pool:
+        return list(pool.map(one, range(requests)))
+
+
+@pytest.mark.parametrize("spent", ["code", "refresh token"])
+def test_a_code_or_refresh_token_spent_twice_at_once_leaves_at_most_one_live_token(server, spent):
+    """Exactly once: two simultaneous redemptions of one code, or refreshes with one refresh
+    token, never leave two working access tokens (rounds repeat it, races being races)."""
+    client = server.register()
+    for _ in range(20):
+        if spent == "code":
+            authorization = server.authorize(client, team_credentials())
+            form = {"grant_type": "authorization_code", "code": authorization.code, "redirect_uri": client.redirect_uri,
+                    "code_verifier": authorization.verifier, **client.auth()}
+        else:
+            form = {"grant_type": "refresh_token", **client.auth(),
+                    "refresh_token": server.tokens(client, team_credentials())["refresh_token"]}
+        answers = released_together(2, lambda http, _: http.post(server.metadata["token_endpoint"], data=form))
+        issued = [answer.json()["access_token"] for answer in answers if answer.status_code == 200]
+        live = [token for token in issued if server.mcp(token).status_code == 200]
+        assert len(live) <= 1, f"one {spent} spent twice at once left {len(live)} working access tokens"
+
+
 def test_a_refresh_token_belongs_to_its_client(server):
     client = server.register()
     thief = server.register()
@@ -517,16 +549,9 @@ def test_rotating_clients_does_not_multiply_the_guesses(server):
 def test_concurrent_guesses_stay_within_the_attempt_limit(server):
     page = consent_page(server, server.register())
     url, body = page.submission({"access_token": "placeholder"})
-    start_together = threading.Barrier(30)
-
-    def guess(attempt: int) -> int:
-        with httpx2.Client(timeout=30) as http:
-            start_together.wait()
-            return http.post(url, data={**body, "access_token": f"parallel-guess-{attempt}"},
-                             headers={"cf-connecting-ip": "198.51.100.12"}).status_code
-
-    with ThreadPoolExecutor(max_workers=30) as pool:
-        statuses = list(pool.map(guess, range(30)))
+    answers = released_together(30, lambda http, n: http.post(
+        url, data={**body, "access_token": f"parallel-guess-{n}"}, headers={"cf-connecting-ip": "198.51.100.12"}))
+    statuses = [answer.status_code for answer in answers]
     assert set(statuses) <= {400, 429}, statuses
     assert statuses.count(400) <= MAX_FAILED_ATTEMPTS, f"{statuses.count(400)} of 30 concurrent guesses evaluated"
 
