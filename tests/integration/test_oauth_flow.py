@@ -84,6 +84,18 @@ def test_authorization_server_metadata(oauth_team_worker):
     assert metadata["authorization_response_iss_parameter_supported"] is True
 
 
+def test_an_oauth_token_opens_the_toolset_paths_too(oauth_team_worker):
+    server = AuthorizationServer(oauth_team_worker)
+    token = server.tokens(server.register(), team_credentials())["access_token"]
+    everything = httpx2.post(oauth_team_worker.url, json=TOOLS_LIST,
+                             headers={**LEGACY, "authorization": f"Bearer {token}"}).json()["result"]["tools"]
+    response = httpx2.post(f"{oauth_team_worker.url}/x/runs", json=TOOLS_LIST,
+                           headers={**LEGACY, "authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    subset = [tool["name"] for tool in response.json()["result"]["tools"]]
+    assert "get_flow_runs" in subset and 0 < len(subset) < len(everything), subset
+
+
 def test_static_tokens_and_credential_headers_keep_working_beside_oauth(oauth_team_worker, oauth_personal_worker,
                                                                         prefect):
     response = httpx2.post(oauth_team_worker.url, json=TOOLS_LIST,
