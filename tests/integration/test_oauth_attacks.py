@@ -80,15 +80,13 @@ def assert_refused(server: AuthorizationServer, *access_tokens: str) -> None:
         assert token not in response.text
 
 
-def assert_error_page(response: httpx2.Response, *secrets: str) -> None:
+def assert_error_page(response: httpx2.Response) -> None:
     """The authorization endpoint refused without sending the browser anywhere."""
     assert response.status_code == 400, (response.status_code, response.text[:1000])
     assert "location" not in response.headers, response.headers
     assert "text/html" in response.headers["content-type"]
     page = Page.of(response)
     assert not [form for form in page.forms if form.method == "post"], "an error page offers no consent form"
-    for secret in secrets:
-        assert secret not in response.text
 
 
 def assert_error_redirect(response: httpx2.Response, redirect_uri: str, error: str) -> None:
@@ -266,22 +264,24 @@ def test_a_resource_for_another_server_gets_no_code_and_no_token(server):
                        authorization.code)
 
 
+def tools_list_addressed_to(host: str, url: str, token: str) -> httpx2.Response:
+    """A tools/list sent to `url` but addressed (`Host`) to another origin: the Worker takes its
+    issuer and audience from the request's origin."""
+    headers = {"accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25",
+               "authorization": f"Bearer {token}", "host": host}
+    return httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers, timeout=30)
+
+
 def test_a_token_for_another_audience_is_refused(server, oauth_personal_worker):
     """The same Worker and storage reached under another origin is another resource (the issuer and
     audience are the request's origin); and another Worker does not know the token at all."""
     client = server.register()
     tokens = server.tokens(client, team_credentials())
     assert server.mcp(tokens["access_token"]).status_code == 200
-    port = server.origin.rsplit(":", 1)[1]
-
-    def as_localhost(token: str) -> httpx2.Response:
-        headers = {"accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25",
-                   "authorization": f"Bearer {token}", "host": f"localhost:{port}"}
-        return server.http.post(server.resource, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                                headers=headers)
-
-    assert as_localhost(TEAM_TOKENS[0]).status_code == 200, "the other origin itself is served"
-    response = as_localhost(tokens["access_token"])
+    localhost = f"localhost:{server.origin.rsplit(':', 1)[1]}"
+    assert tools_list_addressed_to(localhost, server.resource, TEAM_TOKENS[0]).status_code == 200, \
+        "the other origin itself is served"
+    response = tools_list_addressed_to(localhost, server.resource, tokens["access_token"])
     assert response.status_code == 401, (response.status_code, response.text)
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     other = AuthorizationServer(oauth_personal_worker)
@@ -324,19 +324,14 @@ def test_withdrawing_a_team_token_ends_the_grants_made_with_it(prefect):
     after = start_oauth_worker("oauth-withdraw-after", team_variables(prefect, MCP_ACCESS_TOKENS=TEAM_TOKENS[1]),
                                storage_of=before)
     try:
-        http = httpx2.Client(base_url=after.origin, headers={"host": before.origin.removeprefix("http://")}, timeout=30)
-
-        def tools_list(token: str) -> httpx2.Response:
-            return http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                             headers={"accept": "application/json, text/event-stream",
-                                      "MCP-Protocol-Version": "2025-11-25", "authorization": f"Bearer {token}"})
+        host = before.origin.removeprefix("http://")
 
         def refresh(tokens: dict) -> httpx2.Response:
-            return http.post("/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
-                                             **client.auth()})
+            return httpx2.post(f"{after.origin}/token", headers={"host": host}, timeout=30, data={
+                "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], **client.auth()})
 
-        assert tools_list(kept["access_token"]).status_code == 200
-        refused = tools_list(withdrawn["access_token"])
+        assert tools_list_addressed_to(host, after.url, kept["access_token"]).status_code == 200
+        refused = tools_list_addressed_to(host, after.url, withdrawn["access_token"])
         assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
         assert_token_error(refresh(withdrawn), "invalid_grant", withdrawn["refresh_token"])
         assert refresh(kept).status_code == 200
