@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 
 import httpx2
 
@@ -20,6 +21,19 @@ from test_conformance import CONFORMANCE
 
 SCENARIOS = {"authorization-server-metadata-endpoint", "authorization-code-grant"}
 RUN_TIMEOUT_SECONDS = 120
+
+
+def deliver(location: str) -> httpx2.Response:
+    """The browser arriving at the suite's callback, which the suite may still be opening (it
+    announces the URL before its callback server has reported listening)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return httpx2.get(location, timeout=10)
+        except httpx2.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def test_conformance_authorization_scenarios(oauth_team_worker):
@@ -45,7 +59,7 @@ def test_conformance_authorization_scenarios(oauth_team_worker):
                 page = Page.of(server.open(line.strip()))
                 redirect = server.submit(page, team_credentials())
                 assert redirect.status_code in (302, 303), (redirect.status_code, redirect.text[:1000])
-                callback = httpx2.get(redirect.headers["location"], timeout=10)
+                callback = deliver(redirect.headers["location"])
                 assert callback.status_code == 200, callback.text
         process.wait()
     finally:
