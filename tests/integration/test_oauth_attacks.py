@@ -558,4 +558,5 @@ def test_a_wrong_team_token_re_renders_the_form(server):
     assert response.status_code == 400 and "location" not in response.headers
     again = Page.of(response)
     assert again.consent_form(team_credentials()), "the form comes back to try again"
+    assert 'role="alert"' in response.text and len(again.text) > len(page.text), "with a message saying why"
     assert "not-a-team-token" not in response.text
