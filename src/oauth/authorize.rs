@@ -16,7 +16,7 @@ use url::Url;
 
 use super::clients::{Client, ClientError};
 use super::grants::{Approval, Granted, PersonalCredentials};
-use super::store::Store;
+use super::store::{Store, exclusive};
 use super::{OAuth, SCOPE_READ, SCOPES, StoreError, crypto, field, form_fields};
 use crate::credentials::{self, HEADER_API_KEY, HEADER_API_URL, HEADER_AUTH_STRING};
 use crate::prefect::PrefectClient;
@@ -28,6 +28,8 @@ const FORM_KEY: &str = "config:form-key";
 const FORM_TTL_S: i64 = 600;
 /// Failed entries allowed per client and IP address within [`ATTEMPT_WINDOW_S`].
 pub const MAX_FAILED_ATTEMPTS: u32 = 10;
+/// Failed entries allowed per IP address over all clients (registering new clients is free).
+pub const MAX_FAILED_ATTEMPTS_PER_ADDRESS: u32 = 30;
 const ATTEMPT_WINDOW_S: u64 = 600;
 
 /// The authorization request, as signed into the consent form.
@@ -209,39 +211,53 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
             Ok(client) => client,
             Err(_) => return error_page(StatusCode::BAD_REQUEST, "The client of this form is no longer known."),
         };
-        let back = |pairs: Vec<(&'static str, String)>| {
-            let mut pairs = pairs;
-            pairs.extend(auth.state.clone().map(|s| ("state", s)));
-            redirect(&auth.redirect_uri, pairs, &self.issuer)
-        };
         if field(&fields, "action") == Some("deny") {
-            return back(vec![
-                ("error", "access_denied".into()),
-                ("error_description", "the request was denied".into()),
-            ]);
+            let denied =
+                vec![("error", "access_denied".into()), ("error_description", "the request was denied".into())];
+            return self.back_to_client(&auth, denied);
         }
+        // Guesses are counted per client and address, and per address over all clients (anyone
+        // may register clients); one address's entries are evaluated one at a time.
         let ip = request.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok()).unwrap_or("unknown");
-        let attempts_key = format!("attempts:{}", crypto::sha256_hex(&format!("{}|{ip}", auth.client_id)));
-        let failures = match self.store.get(&attempts_key).await {
-            Ok(count) => count.and_then(|c| c.parse::<u32>().ok()).unwrap_or(0),
-            Err(_) => return unavailable(),
-        };
-        if failures >= MAX_FAILED_ATTEMPTS {
+        let counters = [
+            (format!("attempts:{}", crypto::sha256_hex(&format!("{}|{ip}", auth.client_id))), MAX_FAILED_ATTEMPTS),
+            (format!("attempts-ip:{}", crypto::sha256_hex(ip)), MAX_FAILED_ATTEMPTS_PER_ADDRESS),
+        ];
+        exclusive(&counters[1].0, self.evaluate_entry(&fields, &client, &auth, &counters)).await
+    }
+
+    async fn evaluate_entry(
+        &self,
+        fields: &[(String, String)],
+        client: &Client,
+        auth: &AuthRequest,
+        counters: &[(String, u32); 2],
+    ) -> Response {
+        let mut failures = [0u32; 2];
+        for (count, (key, _)) in failures.iter_mut().zip(counters) {
+            match self.store.get(key).await {
+                Ok(value) => *count = value.and_then(|c| c.parse().ok()).unwrap_or(0),
+                Err(_) => return unavailable(),
+            }
+        }
+        if failures.iter().zip(counters).any(|(count, (_, limit))| count >= limit) {
             return error_page(
                 StatusCode::TOO_MANY_REQUESTS,
-                "Too many wrong entries from this address for this application. Wait ten minutes and try again.",
+                "Too many wrong entries from this address. Wait ten minutes and try again.",
             );
         }
         let modes = self.modes();
-        let granted = match self.check_entry(&fields, modes).await {
+        let granted = match self.check_entry(fields, modes).await {
             Ok(granted) => granted,
             Err(message) => {
-                // Counted per client and address; the window starts again with every failure.
-                if self.store.put(&attempts_key, &(failures + 1).to_string(), Some(ATTEMPT_WINDOW_S)).await.is_err() {
-                    return unavailable();
+                // The window starts again with every failure.
+                for (count, (key, _)) in failures.iter().zip(counters) {
+                    if self.store.put(key, &(count + 1).to_string(), Some(ATTEMPT_WINDOW_S)).await.is_err() {
+                        return unavailable();
+                    }
                 }
-                let signed = field(&fields, "request").unwrap_or_default();
-                return consent_page(&client, &auth, signed, modes, Some(&message), StatusCode::BAD_REQUEST);
+                let signed = field(fields, "request").unwrap_or_default();
+                return consent_page(client, auth, signed, modes, Some(&message), StatusCode::BAD_REQUEST);
             }
         };
         let approval = Approval {
@@ -253,9 +269,15 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
             redirect_uri_sent: auth.redirect_uri_sent,
         };
         match self.issue_code(approval, granted).await {
-            Ok(code) => back(vec![("code", code)]),
+            Ok(code) => self.back_to_client(auth, vec![("code", code)]),
             Err(_) => unavailable(),
         }
+    }
+
+    /// 302 to the client's redirect URI with `pairs`, the request's state and the issuer.
+    fn back_to_client(&self, auth: &AuthRequest, mut pairs: Vec<(&'static str, String)>) -> Response {
+        pairs.extend(auth.state.clone().map(|s| ("state", s)));
+        redirect(&auth.redirect_uri, pairs, &self.issuer)
     }
 
     /// Checks what the person entered; the message says what to correct.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::crypto::{self, Key};
-use super::store::{Store, StoreError, kv_ttl};
+use super::store::{Store, StoreError, exclusive, kv_ttl};
 use super::{OAuth, TokenError};
 use crate::credentials::{Authorization, Credentials, Source};
 use crate::upstream::Fetch;
@@ -95,6 +95,8 @@ struct TokenRecord {
     expires_at: i64,
     wrapped_key: Option<String>,
 }
+
+const UNKNOWN_REFRESH_TOKEN: &str = "the refresh token is unknown, expired or revoked";
 
 /// How many replaced refresh tokens a grant remembers. A refresh token is replaced at each
 /// refresh, so this covers a stolen token for that many refreshes of the legitimate client.
@@ -211,8 +213,19 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         redirect_uri: Option<&str>,
         verifier: &str,
     ) -> Result<IssuedTokens, TokenError> {
+        let id = grant_id(code).ok_or_else(|| TokenError::invalid_grant("the code is not one this server issued"))?;
+        exclusive(&grant_key(id), self.spend_code(id, code, client_id, redirect_uri, verifier)).await
+    }
+
+    async fn spend_code(
+        &self,
+        id: &str,
+        code: &str,
+        client_id: &str,
+        redirect_uri: Option<&str>,
+        verifier: &str,
+    ) -> Result<IssuedTokens, TokenError> {
         let invalid = |text: &str| TokenError::invalid_grant(text);
-        let id = grant_id(code).ok_or_else(|| invalid("the code is not one this server issued"))?;
         let Some(mut grant) = load_grant(self.store, id).await? else {
             return Err(invalid("the code is unknown, expired or already revoked"));
         };
@@ -260,9 +273,19 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         client_id: &str,
         scope: Option<&[String]>,
     ) -> Result<IssuedTokens, TokenError> {
+        let id = grant_id(refresh_token).ok_or_else(|| TokenError::invalid_grant(UNKNOWN_REFRESH_TOKEN))?;
+        exclusive(&grant_key(id), self.rotate(id, refresh_token, client_id, scope)).await
+    }
+
+    async fn rotate(
+        &self,
+        id: &str,
+        refresh_token: &str,
+        client_id: &str,
+        scope: Option<&[String]>,
+    ) -> Result<IssuedTokens, TokenError> {
         let invalid = |text: &str| TokenError::invalid_grant(text);
-        let unknown = "the refresh token is unknown, expired or revoked";
-        let id = grant_id(refresh_token).ok_or_else(|| invalid(unknown))?;
+        let unknown = UNKNOWN_REFRESH_TOKEN;
         let Some(mut grant) = load_grant(self.store, id).await? else { return Err(invalid(unknown)) };
         let hash = crypto::sha256_hex(refresh_token);
         let Some(refresh) = grant.refresh.clone() else { return Err(invalid(unknown)) };
@@ -338,6 +361,10 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
     /// tokens are not an error (the caller's goal, a dead token, holds).
     pub async fn revoke(&self, token: &str, client_id: &str) -> Result<(), TokenError> {
         let Some(id) = grant_id(token) else { return Ok(()) };
+        exclusive(&grant_key(id), self.revoke_if_issued(id, token, client_id)).await
+    }
+
+    async fn revoke_if_issued(&self, id: &str, token: &str, client_id: &str) -> Result<(), TokenError> {
         let Some(grant) = load_grant(self.store, id).await? else { return Ok(()) };
         let hash = crypto::sha256_hex(token);
         let is_refresh = grant.refresh.as_ref().is_some_and(|r| r.hash == hash);

@@ -6,7 +6,12 @@
 //! pending code and refresh state), `token:{sha256(access token)}`, `attempts:{hash}`
 //! (failed consent entries), `config:form-key` (signs consent forms).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
+use std::rc::Rc;
+
+use futures::lock::Mutex;
 
 /// Workers KV refuses an expiration TTL below 60 seconds; shorter lifetimes are enforced by
 /// the expiry times stored in the records themselves.
@@ -27,6 +32,32 @@ pub fn kv_ttl(ttl_s: u64) -> u64 {
     ttl_s.max(MIN_TTL_S)
 }
 
+thread_local! {
+    /// One lock per key currently in use (a Worker isolate runs on one thread).
+    static LOCKS: RefCell<HashMap<String, Rc<Mutex<()>>>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `work` while no other request of this isolate runs work under the same `key`.
+///
+/// KV has no transactions: a read-check-write (spending a code, rotating a refresh token,
+/// counting a failed entry) done by two requests at once lets both pass. Requests served by
+/// the same isolate are serialised here, so inside one isolate those rules hold exactly;
+/// across isolates and locations KV's consistency window remains (see the README).
+pub async fn exclusive<T>(key: &str, work: impl Future<Output = T>) -> T {
+    let lock = LOCKS.with(|locks| locks.borrow_mut().entry(key.to_owned()).or_default().clone());
+    let result = {
+        let _guard = lock.lock().await;
+        work.await
+    };
+    LOCKS.with(|locks| {
+        // The map's reference and ours: nobody else is waiting, so the entry can go.
+        if Rc::strong_count(&lock) == 2 {
+            locks.borrow_mut().remove(key);
+        }
+    });
+    result
+}
+
 #[cfg(test)]
 pub use memory::MemoryStore;
 
@@ -36,6 +67,22 @@ mod memory {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    /// A future that is pending once (waking itself at once), then ready.
+    struct YieldOnce(bool);
+
+    impl Future for YieldOnce {
+        type Output = ();
+
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+            if self.0 {
+                return std::task::Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
 
     /// KV refuses longer keys.
     const MAX_KEY_BYTES: usize = 512;
@@ -71,8 +118,14 @@ mod memory {
         async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
             check_key(key)?;
             let now = self.now.get();
-            let entries = self.entries.borrow();
-            Ok(entries.get(key).filter(|(_, expires)| expires.is_none_or(|e| e > now)).map(|(v, _)| v.clone()))
+            let value = {
+                let entries = self.entries.borrow();
+                entries.get(key).filter(|(_, expires)| expires.is_none_or(|e| e > now)).map(|(v, _)| v.clone())
+            };
+            // A real store answers later, with what it held when asked: other requests run
+            // in between, as they do on KV.
+            YieldOnce(false).await;
+            Ok(value)
         }
 
         async fn put(&self, key: &str, value: &str, ttl_s: Option<u64>) -> Result<(), StoreError> {

@@ -101,21 +101,29 @@ impl Server {
     }
 
     fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        block_on(self.sending(method, path, headers, body))
+    }
+
+    async fn sending(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut builder = http::Request::builder().method(method).uri(format!("{ISSUER}{path}"));
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
         let request = builder.body(body.as_bytes().to_vec()).unwrap();
-        let response = block_on(handle(request, &self.settings, &self.fetch, &self.store, self.store.now.get()));
+        let response = handle(request, &self.settings, &self.fetch, &self.store, self.store.now.get()).await;
         let (parts, body) = response.into_parts();
         Reply { status: parts.status, headers: parts.headers, body: String::from_utf8(body).unwrap() }
     }
 
     fn form(&self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+        block_on(self.posting(path, fields, headers))
+    }
+
+    async fn posting(&self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
         let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
         all.extend_from_slice(headers);
-        self.send("POST", path, &all, &body)
+        self.sending("POST", path, &all, &body).await
     }
 
     fn register(&self, metadata: Value) -> Value {
@@ -757,4 +765,73 @@ fn expired_entries_leave_the_store() {
     server.advance(61);
     assert!(!server.store.keys().iter().any(|k| k.starts_with("grant:")), "an unused code's grant expires with it");
     assert_eq!(server.exchange(&client, &code, VERIFIER).json()["error"], "invalid_grant");
+}
+
+/// Runs `count` copies of a request at once (interleaved at every storage read, as requests
+/// of one isolate are) and returns the replies.
+fn at_once<'a, F: std::future::Future<Output = Reply> + 'a>(count: usize, request: impl Fn() -> F) -> Vec<Reply> {
+    block_on(futures::future::join_all((0..count).map(|_| request())))
+}
+
+#[test]
+fn a_code_redeemed_twice_at_once_issues_tokens_once() {
+    let server = team();
+    let client = server.public_client();
+    let code = server.code(&client, &[("access_token", TEAM_TOKEN)]);
+    let fields = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+        ("client_id", client.as_str()),
+    ];
+    let replies = at_once(2, || server.posting("/token", &fields, &[]));
+    let issued: Vec<&Reply> = replies.iter().filter(|r| r.status == StatusCode::OK).collect();
+    assert!(issued.len() <= 1, "both redemptions issued tokens");
+    // The second redemption is a replay: whatever the first issued is revoked.
+    for reply in issued {
+        assert_invalid_token(&server.mcp(&token(&reply.json(), "access_token"), PING));
+    }
+}
+
+#[test]
+fn a_refresh_token_spent_twice_at_once_leaves_at_most_one_live_token() {
+    let server = team();
+    let (client, tokens) = server.team_tokens();
+    let refresh = token(&tokens, "refresh_token");
+    let fields = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str()), ("client_id", client.as_str())];
+    let replies = at_once(2, || server.posting("/token", &fields, &[]));
+    let live = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .filter(|r| server.mcp(&token(&r.json(), "access_token"), PING).status == StatusCode::OK)
+        .count();
+    assert_eq!(live, 0, "the second use of the refresh token is a replay and revokes the grant");
+}
+
+#[test]
+fn concurrent_wrong_entries_stay_within_the_attempt_limit() {
+    let server = team();
+    let client = server.public_client();
+    let signed = server.authorize(&client, &[]).signed_request();
+    let fields = [("request", signed.as_str()), ("access_token", "guess")];
+    let replies = at_once(30, || server.posting("/authorize", &fields, &[("cf-connecting-ip", "198.51.100.7")]));
+    let evaluated = replies.iter().filter(|r| r.status == StatusCode::BAD_REQUEST).count();
+    assert_eq!(evaluated, authorize::MAX_FAILED_ATTEMPTS as usize);
+    assert!(replies.iter().all(|r| [StatusCode::BAD_REQUEST, StatusCode::TOO_MANY_REQUESTS].contains(&r.status)));
+}
+
+#[test]
+fn new_clients_do_not_multiply_the_guesses_of_one_address() {
+    let server = team();
+    let mut evaluated = 0;
+    for _ in 0..6 {
+        let client = server.public_client();
+        let signed = server.authorize(&client, &[]).signed_request();
+        for _ in 0..=authorize::MAX_FAILED_ATTEMPTS {
+            evaluated +=
+                usize::from(server.consent(&signed, &[("access_token", "guess")]).status == StatusCode::BAD_REQUEST);
+        }
+    }
+    assert_eq!(evaluated, authorize::MAX_FAILED_ATTEMPTS_PER_ADDRESS as usize);
 }
