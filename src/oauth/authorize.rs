@@ -217,13 +217,19 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
             return self.back_to_client(&auth, denied);
         }
         // Guesses are counted per client and address, and per address over all clients (anyone
-        // may register clients); one address's entries are evaluated one at a time.
+        // may register clients); one address's entries are evaluated one at a time, a second
+        // one meanwhile is turned away.
         let ip = request.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok()).unwrap_or("unknown");
         let counters = [
             (format!("attempts:{}", crypto::sha256_hex(&format!("{}|{ip}", auth.client_id))), MAX_FAILED_ATTEMPTS),
             (format!("attempts-ip:{}", crypto::sha256_hex(ip)), MAX_FAILED_ATTEMPTS_PER_ADDRESS),
         ];
-        exclusive(&counters[1].0, self.evaluate_entry(&fields, &client, &auth, &counters)).await
+        exclusive(&counters[1].0, self.evaluate_entry(&fields, &client, &auth, &counters)).await.unwrap_or_else(|_| {
+            error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Another entry from this address is being checked. Wait a moment and try again.",
+            )
+        })
     }
 
     async fn evaluate_entry(

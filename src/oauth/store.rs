@@ -7,11 +7,8 @@
 //! (failed consent entries), `config:form-key` (signs consent forms).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::future::Future;
-use std::rc::Rc;
-
-use futures::lock::Mutex;
 
 /// Workers KV refuses an expiration TTL below 60 seconds; shorter lifetimes are enforced by
 /// the expiry times stored in the records themselves.
@@ -33,29 +30,38 @@ pub fn kv_ttl(ttl_s: u64) -> u64 {
 }
 
 thread_local! {
-    /// One lock per key currently in use (a Worker isolate runs on one thread).
-    static LOCKS: RefCell<HashMap<String, Rc<Mutex<()>>>> = RefCell::new(HashMap::new());
+    /// Keys some request of this isolate is working under (an isolate runs on one thread).
+    static BUSY: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
-/// Runs `work` while no other request of this isolate runs work under the same `key`.
+/// Another request of this isolate is working under the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+/// Releases a key when its work ends, also when the request is dropped half-way.
+struct Claim(String);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        BUSY.with(|busy| busy.borrow_mut().remove(&self.0));
+    }
+}
+
+/// Runs `work` unless another request of this isolate is running work under the same `key`,
+/// in which case it answers [`Busy`] at once.
 ///
 /// KV has no transactions: a read-check-write (spending a code, rotating a refresh token,
 /// counting a failed entry) done by two requests at once lets both pass. Requests served by
-/// the same isolate are serialised here, so inside one isolate those rules hold exactly;
-/// across isolates and locations KV's consistency window remains (see the README).
-pub async fn exclusive<T>(key: &str, work: impl Future<Output = T>) -> T {
-    let lock = LOCKS.with(|locks| locks.borrow_mut().entry(key.to_owned()).or_default().clone());
-    let result = {
-        let _guard = lock.lock().await;
-        work.await
-    };
-    LOCKS.with(|locks| {
-        // The map's reference and ours: nobody else is waiting, so the entry can go.
-        if Rc::strong_count(&lock) == 2 {
-            locks.borrow_mut().remove(key);
-        }
-    });
-    result
+/// the same isolate are kept apart here, so inside one isolate those rules hold exactly;
+/// across isolates and locations KV's consistency window remains (see the README). The
+/// second request is refused rather than made to wait: workerd cancels a request that waits
+/// on another request's work as hung.
+pub async fn exclusive<T>(key: &str, work: impl Future<Output = T>) -> Result<T, Busy> {
+    if !BUSY.with(|busy| busy.borrow_mut().insert(key.to_owned())) {
+        return Err(Busy);
+    }
+    let _claim = Claim(key.to_owned());
+    Ok(work.await)
 }
 
 #[cfg(test)]

@@ -787,11 +787,8 @@ fn a_code_redeemed_twice_at_once_issues_tokens_once() {
     ];
     let replies = at_once(2, || server.posting("/token", &fields, &[]));
     let issued: Vec<&Reply> = replies.iter().filter(|r| r.status == StatusCode::OK).collect();
-    assert!(issued.len() <= 1, "both redemptions issued tokens");
-    // The second redemption is a replay: whatever the first issued is revoked.
-    for reply in issued {
-        assert_invalid_token(&server.mcp(&token(&reply.json(), "access_token"), PING));
-    }
+    assert_eq!(issued.len(), 1, "one redemption issues tokens, the other is refused");
+    assert!(replies.iter().any(|r| r.json()["error"] == "invalid_grant"));
 }
 
 #[test]
@@ -806,7 +803,7 @@ fn a_refresh_token_spent_twice_at_once_leaves_at_most_one_live_token() {
         .filter(|r| r.status == StatusCode::OK)
         .filter(|r| server.mcp(&token(&r.json(), "access_token"), PING).status == StatusCode::OK)
         .count();
-    assert_eq!(live, 0, "the second use of the refresh token is a replay and revokes the grant");
+    assert_eq!(live, 1, "one refresh succeeds, the other is refused");
 }
 
 #[test]
@@ -816,9 +813,12 @@ fn concurrent_wrong_entries_stay_within_the_attempt_limit() {
     let signed = server.authorize(&client, &[]).signed_request();
     let fields = [("request", signed.as_str()), ("access_token", "guess")];
     let replies = at_once(30, || server.posting("/authorize", &fields, &[("cf-connecting-ip", "198.51.100.7")]));
+    // One entry is evaluated; the others arrive while it is checked and are turned away.
     let evaluated = replies.iter().filter(|r| r.status == StatusCode::BAD_REQUEST).count();
-    assert_eq!(evaluated, authorize::MAX_FAILED_ATTEMPTS as usize);
+    assert_eq!(evaluated, 1);
     assert!(replies.iter().all(|r| [StatusCode::BAD_REQUEST, StatusCode::TOO_MANY_REQUESTS].contains(&r.status)));
+    // Afterwards the address may try again, within its limit.
+    assert_eq!(server.consent(&signed, &[("access_token", TEAM_TOKEN)]).status, StatusCode::FOUND);
 }
 
 #[test]
