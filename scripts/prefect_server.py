@@ -57,12 +57,15 @@ def _ensure_port_free(port: int) -> None:
             raise RuntimeError(f"port {port} on {HOST} is already in use") from exc
 
 
-def _prefect_command() -> list[str]:
-    """Use the `prefect` entry point next to this interpreter, else `-m prefect`."""
-    sibling = Path(sys.executable).with_name("prefect")
+def _prefect_command(python: Path | None = None) -> list[str]:
+    """Use the `prefect` entry point next to `python` (default: this interpreter), else
+    `python -m prefect`."""
+    # absolute(), not resolve(): a virtualenv's python is a symlink out of the venv.
+    python = Path(python or sys.executable).absolute()
+    sibling = python.with_name("prefect")
     if sibling.is_file() and os.access(sibling, os.X_OK):
         return [str(sibling)]
-    return [sys.executable, "-m", "prefect"]
+    return [str(python), "-m", "prefect"]
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -205,11 +208,14 @@ def start_prefect_server(
     log_path: Path | None = None,
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
     settings: dict[str, str] | None = None,
+    python: Path | None = None,
 ) -> PrefectServer:
     """Start `prefect server start` on 127.0.0.1 and wait until /api/health is 200.
 
     The server's stdout/stderr go to ``log_path`` (default ``home/server.log``).
     ``settings`` are extra PREFECT_* environment variables for the server.
+    ``python`` is the interpreter of the Prefect install to run (default: this one), e.g.
+    an older release in its own virtualenv.
     On any startup failure the process group is stopped before raising.
     """
     home = Path(home).resolve()
@@ -221,7 +227,7 @@ def start_prefect_server(
     log_path = Path(log_path) if log_path else home / "server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
 
-    command = [*_prefect_command(), "server", "start", "--host", HOST, "--port", str(port)]
+    command = [*_prefect_command(python), "server", "start", "--host", HOST, "--port", str(port)]
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
             command,

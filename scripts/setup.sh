@@ -48,4 +48,18 @@ if [[ ! -x .venv/bin/python ]] || ! cmp -s requirements-dev.txt "$requirements_s
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   cp requirements-dev.txt "$requirements_stamp"
 fi
+# The oldest Prefect server the README promises, for tests/integration/test_prefect_compat.py.
+# `pip install prefect==3.0.*` would pull today's dependencies, which that server cannot start
+# with; uv's --exclude-newer installs the versions of its release instead.
+PREFECT_COMPAT_VERSION=3.0.11
+PREFECT_COMPAT_RELEASED=2024-10-26T00:00:00Z  # the day after 3.0.11 was published
+compat_stamp=.venv-prefect-compat/.installed
+if [[ "$(cat "$compat_stamp" 2>/dev/null)" != "$PREFECT_COMPAT_VERSION $PREFECT_COMPAT_RELEASED" ]]; then
+  step "creating .venv-prefect-compat with Prefect $PREFECT_COMPAT_VERSION and its release's dependencies"
+  rm -rf .venv-prefect-compat
+  python3 -m venv --without-pip .venv-prefect-compat
+  .venv/bin/uv pip install --quiet --python .venv-prefect-compat/bin/python \
+    --exclude-newer "$PREFECT_COMPAT_RELEASED" "prefect==$PREFECT_COMPAT_VERSION"
+  echo "$PREFECT_COMPAT_VERSION $PREFECT_COMPAT_RELEASED" > "$compat_stamp"
+fi
 step "ready"

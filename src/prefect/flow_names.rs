@@ -8,18 +8,12 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::paging::SERVER_PAGE_MAX;
+use super::records::FlowRecord;
 use super::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
-
-#[derive(Debug, Deserialize)]
-struct FlowRecord {
-    id: String,
-    name: String,
-}
 
 /// Names by flow id, possibly partial.
 pub struct FlowNames {

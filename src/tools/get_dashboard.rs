@@ -14,6 +14,7 @@ use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format};
 use crate::prefect::PrefectClient;
 use crate::prefect::limits::{self, GlobalLimitRecord, TagLimitRecord};
+use crate::prefect::records::{PoolRecord, QueueRecord};
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "One-call overview of the Prefect workspace, for spotting trouble and \
@@ -85,32 +86,6 @@ pub struct ConcurrencyLimitInfo {
     pub details: Map<String, Value>,
 }
 
-#[derive(Debug, Deserialize)]
-struct WorkPoolRecord {
-    id: String,
-    name: String,
-    #[serde(rename = "type")]
-    pool_type: String,
-    #[serde(default)]
-    is_paused: bool,
-    status: Option<String>,
-    concurrency_limit: Option<i64>,
-    active_slots: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WorkQueueRecord {
-    id: String,
-    name: String,
-    work_pool_name: Option<String>,
-    concurrency_limit: Option<i64>,
-    #[serde(default)]
-    priority: i64,
-    #[serde(default)]
-    is_paused: bool,
-    active_slots: Option<i64>,
-}
-
 pub const TOOL: ToolInfo = ToolInfo {
     name: "get_dashboard",
     title: "Get Dashboard",
@@ -147,9 +122,9 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
         count(&["FAILED", "CRASHED"], true),
         count(&["COMPLETED"], true),
         count(&["CANCELLED"], true),
-        post::<_, Vec<WorkPoolRecord>>(&prefect, "work_pools/filter", first_page.clone()),
+        post::<_, Vec<PoolRecord>>(&prefect, "work_pools/filter", first_page.clone()),
         post::<_, Vec<GlobalLimitRecord>>(&prefect, "v2/concurrency_limits/filter", first_page.clone()),
-        post::<_, Vec<WorkQueueRecord>>(&prefect, "work_queues/filter", first_page.clone()),
+        post::<_, Vec<QueueRecord>>(&prefect, "work_queues/filter", first_page.clone()),
         limits::tag_limits(&prefect).map_err(ToolError::from),
     )?;
     // Rarely more than a page each; further pages within the request budget.
@@ -178,7 +153,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
                 limit,
                 active_slots: pool.active_slots.unwrap_or(0),
                 limit_type: "work_pool",
-                details: details(json!({"id": pool.id, "type": pool.pool_type, "status": pool.status})),
+                details: details(json!({"id": pool.id, "type": pool.kind, "status": pool.status})),
             });
         }
         for queue in queues.iter().filter(|q| q.work_pool_name.as_deref() == Some(pool.name.as_str())) {
@@ -194,13 +169,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
 
     let active_work_pools = pools
         .into_iter()
-        .map(|p| WorkPoolInfo {
-            id: p.id,
-            name: p.name,
-            pool_type: p.pool_type,
-            is_paused: p.is_paused,
-            status: p.status,
-        })
+        .map(|p| WorkPoolInfo { id: p.id, name: p.name, pool_type: p.kind, is_paused: p.is_paused, status: p.status })
         .collect();
     let flow_runs = FlowRunCounts { total: running + pending + failed, failed, cancelled, completed, running, pending };
     Ok(Dashboard { flow_runs, active_work_pools, concurrency_limits, truncated: !complete })

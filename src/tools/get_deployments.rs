@@ -5,18 +5,19 @@ use std::collections::HashMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
+use super::pools::{WorkPool, fetch_all_extras};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::flow_names::FlowNames;
-use crate::prefect::limits::{self, GlobalLimitRecord, TagLimitRecord};
+use crate::prefect::limits::{self, TagLimitRecord};
 use crate::prefect::paging::{Listing, SERVER_PAGE_MAX};
-use crate::prefect::records::ScheduleRecord;
+use crate::prefect::records::{DeploymentRecord, FlowRunRecord, PoolRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -116,7 +117,7 @@ pub struct ConcurrencyLimitInfo {
     pub over_limit: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ConcurrencyOptions {
     /// ENQUEUE or CANCEL_NEW.
     #[schemars(with = "String")]
@@ -153,62 +154,6 @@ pub struct RecentRun {
     pub state: Option<String>,
     pub created: Option<String>,
     pub start_time: Option<String>,
-}
-
-/// The fields of Prefect's `Deployment` that the shapes use.
-#[derive(Debug, Deserialize)]
-struct DeploymentRecord {
-    id: String,
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    flow_id: Option<String>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-    #[serde(default)]
-    work_pool_name: Option<String>,
-    #[serde(default)]
-    work_queue_name: Option<String>,
-    #[serde(default)]
-    schedules: Option<Vec<ScheduleRecord>>,
-    #[serde(default)]
-    created: Option<String>,
-    #[serde(default)]
-    updated: Option<String>,
-    #[serde(default)]
-    paused: bool,
-    #[serde(default)]
-    enforce_parameter_schema: bool,
-    #[serde(default)]
-    global_concurrency_limit: Option<GlobalLimitRecord>,
-    #[serde(default)]
-    concurrency_options: Option<ConcurrencyOptions>,
-    #[serde(default)]
-    parameters: Option<Value>,
-    #[serde(default)]
-    parameter_openapi_schema: Option<Value>,
-    #[serde(default)]
-    job_variables: Option<Value>,
-    #[serde(default)]
-    pull_steps: Option<Vec<Value>>,
-    #[serde(default)]
-    entrypoint: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RunRecord {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    state_name: Option<String>,
-    #[serde(default)]
-    created: Option<String>,
-    #[serde(default)]
-    start_time: Option<String>,
-    #[serde(default)]
-    deployment_id: Option<String>,
 }
 
 const LISTING: Listing = Listing { path: "deployments/filter", key: "deployments", sort: Some("NAME_ASC") };
@@ -260,12 +205,12 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
 
 /// What detail mode adds, keyed by deployment id and pool name.
 struct Details {
-    runs: HashMap<String, Vec<RunRecord>>,
+    runs: HashMap<String, Vec<FlowRunRecord>>,
     pools: HashMap<String, Result<WorkPool, String>>,
 }
 
 /// One deployment's recent runs and its pool (or why the pool could not be read).
-type DetailParts = (Vec<RunRecord>, Option<Result<WorkPool, String>>);
+type DetailParts = (Vec<FlowRunRecord>, Option<Result<WorkPool, String>>);
 
 impl Details {
     fn take(&mut self, record: &DeploymentRecord) -> DetailParts {
@@ -291,15 +236,15 @@ async fn read_details<F: Fetch>(
 async fn read_recent_runs<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     ids: &[&str],
-) -> Result<HashMap<String, Vec<RunRecord>>, PrefectError> {
+) -> Result<HashMap<String, Vec<FlowRunRecord>>, PrefectError> {
     let query = |ids: &[&str], limit: usize| json!({"flow_runs": {"deployment_id": {"any_": ids}}, "sort": "START_TIME_DESC", "limit": limit, "offset": 0});
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let limit = if ids.len() == 1 { RECENT_RUNS } else { SERVER_PAGE_MAX };
-    let runs: Vec<RunRecord> = prefect.post("flow_runs/filter", &query(ids, limit)).await?;
+    let runs: Vec<FlowRunRecord> = prefect.post("flow_runs/filter", &query(ids, limit)).await?;
     let complete = runs.len() < limit;
-    let mut by_deployment: HashMap<String, Vec<RunRecord>> = HashMap::new();
+    let mut by_deployment: HashMap<String, Vec<FlowRunRecord>> = HashMap::new();
     for run in runs {
         if let Some(id) = run.deployment_id.clone() {
             let runs = by_deployment.entry(id).or_default();
@@ -316,7 +261,7 @@ async fn read_recent_runs<F: Fetch>(
             .take(RECENT_RUN_FALLBACKS)
             .collect();
         let bodies: Vec<Value> = short.iter().map(|id| query(std::slice::from_ref(id), RECENT_RUNS)).collect();
-        let reads = bodies.iter().map(|body| prefect.post::<Vec<RunRecord>, _>("flow_runs/filter", body));
+        let reads = bodies.iter().map(|body| prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", body));
         for (id, runs) in short.iter().zip(futures::future::join_all(reads).await) {
             let mut runs = runs?;
             runs.truncate(RECENT_RUNS);
@@ -412,7 +357,8 @@ fn shape(
             }
             None => None,
         };
-        let object = |value: Option<Value>| value.filter(|v| !v.is_null()).unwrap_or_else(|| json!({}));
+        let parsed = |raw: Option<Box<RawValue>>| raw.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+        let object = |raw: Option<Box<RawValue>>| parsed(raw).filter(|v| !v.is_null()).unwrap_or_else(|| json!({}));
         DeploymentDetail {
             parameters: object(record.parameters),
             parameter_openapi_schema: object(record.parameter_openapi_schema),
@@ -420,7 +366,10 @@ fn shape(
             recent_runs,
             work_pool,
             diagnostic_hints,
-            pull_steps: record.pull_steps.filter(|steps| !steps.is_empty()),
+            pull_steps: record
+                .pull_steps
+                .and_then(|raw| serde_json::from_str::<Vec<Value>>(raw.get()).ok())
+                .filter(|steps| !steps.is_empty()),
             entrypoint: record.entrypoint.filter(|e| !e.is_empty()),
         }
     });
@@ -450,7 +399,9 @@ fn shape(
         enforce_parameter_schema: record.enforce_parameter_schema,
         global_concurrency_limit,
         tag_concurrency_limits,
-        concurrency_options: record.concurrency_options,
+        concurrency_options: record
+            .concurrency_options
+            .map(|options| ConcurrencyOptions { collision_strategy: options.collision_strategy }),
         detail,
     }
 }

@@ -13,6 +13,7 @@ use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, format, respond_or};
 use crate::prefect::paging::SERVER_PAGE_MAX;
+use crate::prefect::records::LogRecord;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -60,16 +61,6 @@ pub struct LogEntry {
     pub message: String,
     /// Logger name, e.g. prefect.flow_runs or prefect.task_runs.
     pub name: Option<String>,
-}
-
-/// The fields of Prefect's `Log` that the entries use.
-#[derive(Debug, Deserialize)]
-struct LogRecord {
-    timestamp: Option<String>,
-    level: Option<i64>,
-    #[serde(default)]
-    message: Option<String>,
-    name: Option<String>,
 }
 
 pub const TOOL: ToolInfo = ToolInfo {

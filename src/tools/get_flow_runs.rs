@@ -10,12 +10,13 @@ use serde_json::{Map, Value, json};
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::registry::{Availability, ToolInfo, ToolTypes};
-use super::runs::{RunState, duration};
+use super::runs::duration;
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::PrefectClient;
 use crate::prefect::flow_names::FlowNames;
 use crate::prefect::paging::Listing;
+use crate::prefect::records::FlowRunRecord;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List flow runs (executions of flows), most recent first: runs that started \
@@ -124,31 +125,6 @@ pub struct WorkPoolInfo {
     pub is_paused: bool,
 }
 
-/// The fields of Prefect's `FlowRun` that the summaries use.
-#[derive(Debug, Deserialize)]
-struct FlowRunRecord {
-    id: String,
-    name: Option<String>,
-    flow_id: Option<String>,
-    state_type: Option<String>,
-    state_name: Option<String>,
-    #[serde(default)]
-    state: Option<RunState>,
-    created: Option<String>,
-    updated: Option<String>,
-    start_time: Option<String>,
-    end_time: Option<String>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-    deployment_id: Option<String>,
-    work_pool_name: Option<String>,
-    work_queue_name: Option<String>,
-    parent_task_run_id: Option<String>,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
-    infrastructure_pid: Option<String>,
-}
-
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }
@@ -199,7 +175,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
         .into_iter()
         .map(|run| {
             let detail = detail.then(|| FlowRunDetail {
-                parameters: run.parameters,
+                parameters: run.parameters.and_then(|raw| serde_json::from_str(raw.get()).ok()),
                 infrastructure_pid: run.infrastructure_pid,
                 deployment: run.deployment_id.as_ref().and_then(|id| deployments.get(id)).cloned(),
                 work_pool: run.work_pool_name.as_ref().and_then(|name| pools.get(name)).cloned(),

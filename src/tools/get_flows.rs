@@ -10,6 +10,7 @@ use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format};
 use crate::prefect::paging::Listing;
+use crate::prefect::records::FlowRecord;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List the flows registered in the Prefect workspace, by name. A flow is the \
@@ -48,17 +49,6 @@ pub struct FlowSummary {
     pub created: Option<String>,
     pub updated: Option<String>,
     pub tags: Vec<String>,
-}
-
-/// The fields of Prefect's `Flow` that the summary uses.
-#[derive(Debug, Deserialize)]
-struct FlowRecord {
-    id: String,
-    name: String,
-    created: Option<String>,
-    updated: Option<String>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
 }
 
 const LISTING: Listing = Listing { path: "flows/filter", key: "flows", sort: Some("NAME_ASC") };

@@ -7,10 +7,11 @@ use serde_json::{Map, Value, json};
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
 use super::registry::{Availability, ToolInfo, ToolTypes};
-use super::runs::{RunState, duration};
+use super::runs::duration;
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format};
 use crate::prefect::paging::Listing;
+use crate::prefect::records::StateRecord;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List task runs (the individual task executions inside flow runs), latest \
@@ -88,7 +89,7 @@ struct TaskRunRecord {
     state_type: Option<String>,
     state_name: Option<String>,
     #[serde(default)]
-    state: Option<RunState>,
+    state: Option<StateRecord>,
     created: Option<String>,
     updated: Option<String>,
     start_time: Option<String>,

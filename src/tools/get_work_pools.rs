@@ -7,11 +7,12 @@ use serde_json::json;
 
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::pools::{PoolRecord, WorkPool, fetch_all_extras};
+use super::pools::{WorkPool, fetch_all_extras};
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter};
 use crate::prefect::paging::Listing;
+use crate::prefect::records::PoolRecord;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List the work pools that workers poll for flow runs, by name: type, status \

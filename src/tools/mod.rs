@@ -18,7 +18,7 @@ pub mod toolsets;
 mod error;
 mod registry;
 pub use error::ToolError;
-pub use registry::{call, definitions, generate_definitions};
+pub use registry::{call, definitions};
 
 mod docs;
 mod get_automations;
@@ -251,6 +251,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
+    use super::registry::generate::definitions as generate_definitions;
     use super::registry::{ALL_TOOLS, DEFINITIONS};
     use super::testing::*;
     use super::*;

@@ -5,28 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::prefect::records::{PoolRecord, WorkerRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
-
-/// The fields of Prefect's `WorkPool` that the shapes use.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PoolRecord {
-    pub id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub is_paused: bool,
-    #[serde(default)]
-    pub concurrency_limit: Option<i64>,
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Pending and Running runs in the pool; the server sets it when the pool is limited.
-    #[serde(default)]
-    pub active_slots: Option<i64>,
-}
 
 /// A work pool; the detail fields are present only in detail results.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -70,12 +51,6 @@ pub struct WorkQueueInfo {
 pub struct PoolExtras {
     queues: Vec<WorkQueueInfo>,
     active_workers: usize,
-}
-
-#[derive(Deserialize)]
-struct WorkerRecord {
-    #[serde(default)]
-    status: Option<String>,
 }
 
 /// Largest queue or worker page read per pool (the server's maximum page size).

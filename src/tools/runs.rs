@@ -1,15 +1,7 @@
 //! Pieces shared by the run tools (flow runs and task runs).
 
-use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-/// The part of a run's embedded `state` the tools report.
-#[derive(Debug, Default, Deserialize)]
-pub struct RunState {
-    #[serde(default)]
-    pub message: Option<String>,
-}
 
 /// `end − start` in seconds (microsecond precision), when both timestamps are known.
 pub fn duration(start: Option<&str>, end: Option<&str>) -> Option<f64> {

@@ -8,13 +8,18 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
+import pytest
+
 from conftest import ACCESS_TOKENS
-from harness import ROOT
+from harness import ROOT, Worker
 
 CLAUDE = ROOT / "node_modules" / ".bin" / "claude"
 COMMAND_TIMEOUT_SECONDS = 120
+# The protocol version the pinned Claude Code speaks to this server (package.json pins it).
+CLAUDE_CODE_ERA = "2026-07-28"
 
 
 def claude_env(home: Path) -> dict[str, str]:
@@ -88,3 +93,31 @@ def test_claude_code_connects_to_a_toolset_path_behind_the_gate(tmp_path, gated_
            "--header", f"Authorization: Bearer {ACCESS_TOKENS[0]}")
     status = server_status(claude(tmp_path, "mcp", "list"), "prefect-runs", url)
     assert status.endswith("Connected") and "Failed" not in status, status
+
+
+@pytest.fixture(scope="module")
+def logged_worker(prefect):
+    """A Worker of its own, so that its log holds only Claude Code's requests (wrangler's `log`
+    level shows the Worker's console.log lines)."""
+    worker = Worker("claude-code", {"PREFECT_API_URL": prefect.api_url, "PREFECT_API_AUTH_STRING": prefect.auth_string},
+                    log_level="log")
+    try:
+        yield worker.wait_ready()
+    finally:
+        worker.stop()
+
+
+def test_claude_code_speaks_the_2026_07_28_era(tmp_path, logged_worker):
+    """The Worker's log line records the protocol version each request was served under."""
+    claude(tmp_path, "mcp", "add", "--transport", "http", "prefect", logged_worker.url)
+    before = len(logged_worker.log_entries())
+    status = server_status(claude(tmp_path, "mcp", "list"), "prefect", logged_worker.url)
+    assert status.endswith("Connected"), status
+    deadline = time.monotonic() + 10
+    while not any(e.get("rpcMethod") == "tools/list" for e in logged_worker.log_entries()[before:]):
+        assert time.monotonic() < deadline, logged_worker.log_entries()[before:]
+        time.sleep(0.2)
+    requests = [e for e in logged_worker.log_entries()[before:] if "rpcMethod" in e]
+    assert requests[0]["rpcMethod"] == "server/discover", requests
+    assert "initialize" not in {e["rpcMethod"] for e in requests}, requests
+    assert {e.get("era") for e in requests} == {CLAUDE_CODE_ERA}, requests

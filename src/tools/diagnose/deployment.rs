@@ -18,6 +18,7 @@ use super::{
     holder_labels, minutes_since, parse_id, read_readiness, slot_holders, slug,
 };
 use crate::prefect::limits::{TagLimitRecord, tag_limits};
+use crate::prefect::records::FlowRunRecord;
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
@@ -138,25 +139,7 @@ pub struct ConcurrencyState {
     pub active_runs: Vec<RunRef>,
 }
 
-#[derive(Debug, Deserialize)]
-struct RunRecord {
-    id: String,
-    name: Option<String>,
-    state_type: Option<String>,
-    state_name: Option<String>,
-    #[serde(default)]
-    state: Option<StateMessage>,
-    expected_start_time: Option<String>,
-    end_time: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct StateMessage {
-    #[serde(default)]
-    message: Option<String>,
-}
-
-impl RunRecord {
+impl FlowRunRecord {
     fn outcome(&self) -> RunOutcome {
         RunOutcome {
             id: self.id.clone(),
@@ -254,7 +237,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
 
 struct Reads {
     flow_name: Option<String>,
-    recent: Vec<RunRecord>,
+    recent: Vec<FlowRunRecord>,
     late_count: i64,
     oldest_late: Option<RunRef>,
     next_run: Option<RunRef>,
@@ -291,7 +274,7 @@ async fn read_context<F: Fetch>(
                 None => flow_name(prefect, deployment.flow_id.as_deref()).await,
             }
         },
-        prefect.post::<Vec<RunRecord>, _>("flow_runs/filter", &recent_body),
+        prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", &recent_body),
         prefect.post::<i64, _>("flow_runs/count", &count_body),
         prefect.post::<Vec<RunRef>, _>("flow_runs/filter", &oldest_body),
         prefect.post::<Vec<RunRef>, _>("flow_runs/filter", &next_body),
@@ -317,7 +300,7 @@ async fn read_context<F: Fetch>(
     })
 }
 
-fn is_failure(run: &RunRecord) -> bool {
+fn is_failure(run: &FlowRunRecord) -> bool {
     matches!(run.state_type.as_deref(), Some("FAILED" | "CRASHED"))
 }
 
@@ -370,7 +353,7 @@ fn findings(
             ),
         ));
     }
-    let failures: Vec<&RunRecord> = reads.recent.iter().filter(|r| is_failure(r)).collect();
+    let failures: Vec<&FlowRunRecord> = reads.recent.iter().filter(|r| is_failure(r)).collect();
     if let Some(last) = failures.first() {
         let outcome = last.outcome();
         findings.push(Finding::new(
@@ -491,12 +474,12 @@ fn shape(
         recent_runs: Some(RecentOutcomes {
             considered: reads.recent.len(),
             by_state_type,
-            last_failure: reads.recent.iter().find(|r| is_failure(r)).map(RunRecord::outcome),
+            last_failure: reads.recent.iter().find(|r| is_failure(r)).map(FlowRunRecord::outcome),
             last_completed: reads
                 .recent
                 .iter()
                 .find(|r| r.state_type.as_deref() == Some("COMPLETED"))
-                .map(RunRecord::outcome),
+                .map(FlowRunRecord::outcome),
         }),
         late_runs: Some(LateBacklog { count: reads.late_count, oldest: reads.oldest_late, oldest_late_minutes }),
         concurrency: Some(ConcurrencyState {

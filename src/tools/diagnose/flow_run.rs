@@ -21,6 +21,7 @@ use super::{
 };
 use crate::prefect::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use crate::prefect::paging::SERVER_PAGE_MAX;
+use crate::prefect::records::{FlowRunRecord, LogRecord, StateRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
@@ -142,39 +143,6 @@ pub struct ErrorLog {
     pub message: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct RunRecord {
-    id: String,
-    name: Option<String>,
-    flow_id: Option<String>,
-    deployment_id: Option<String>,
-    state_type: Option<String>,
-    state_name: Option<String>,
-    #[serde(default)]
-    state: Option<StateRecord>,
-    expected_start_time: Option<String>,
-    start_time: Option<String>,
-    end_time: Option<String>,
-    #[serde(default)]
-    run_count: i64,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-    work_pool_name: Option<String>,
-    work_queue_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct StateRecord {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    timestamp: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 struct TaskRecord {
     id: String,
@@ -188,16 +156,6 @@ struct TaskRecord {
     tags: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-struct LogRecord {
-    timestamp: Option<String>,
-    level: Option<i64>,
-    #[serde(default)]
-    message: Option<String>,
-    name: Option<String>,
-    task_run_id: Option<String>,
-}
-
 /// Where a run is in its life, which decides what is worth reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -209,7 +167,7 @@ enum Phase {
     Finished,
 }
 
-impl RunRecord {
+impl FlowRunRecord {
     fn phase(&self) -> Phase {
         match self.state_type.as_deref() {
             Some("COMPLETED" | "FAILED" | "CRASHED" | "CANCELLED") => Phase::Finished,
@@ -259,7 +217,7 @@ struct Reads {
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunDiagnosis, ToolError> {
     let id = parse_id(&params.flow_run_id, "flow_run_id", "get_flow_runs")?;
     let prefect = ctx.prefect(params.workspace_id)?;
-    let run: RunRecord = read_one(&prefect, "flow_runs", "id", &id).await?.ok_or_else(|| {
+    let run: FlowRunRecord = read_one(&prefect, "flow_runs", "id", &id).await?.ok_or_else(|| {
         ToolError::NotFound(format!("flow run {id} not found; get_flow_runs lists the existing runs"))
     })?;
     let phase = run.phase();
@@ -302,7 +260,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
 /// Round 2: everything that depends only on the run, concurrently.
 async fn read_context<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
-    run: &RunRecord,
+    run: &FlowRunRecord,
     phase: Phase,
 ) -> Result<Reads, PrefectError> {
     let started = phase != Phase::NotStarted;
@@ -359,7 +317,7 @@ async fn optional<T>(
 }
 
 fn shape(
-    run: RunRecord,
+    run: FlowRunRecord,
     reads: Reads,
     deployment: Option<String>,
     findings: Vec<Finding>,

@@ -51,7 +51,7 @@ pub fn deployment_saturated(
 
 /// ENQUEUE or CANCEL_NEW, when the deployment sets it.
 pub fn collision_strategy(deployment: &DeploymentRecord) -> Option<&str> {
-    deployment.concurrency_options.as_ref()?.get("collision_strategy")?.as_str()
+    deployment.concurrency_options.as_ref()?.collision_strategy.as_str()
 }
 
 /// A task run in a tag concurrency slot, as evidence names it.

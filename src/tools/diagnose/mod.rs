@@ -4,16 +4,16 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::pools::{PoolRecord, path_segment};
+use super::pools::path_segment;
 use super::{ToolError, format};
 use crate::prefect::limits::GlobalLimitRecord;
 use crate::prefect::paging::SERVER_PAGE_MAX;
-use crate::prefect::records::ScheduleRecord;
+use crate::prefect::records::{DeploymentRecord, FlowRecord, PoolRecord, QueueRecord, WorkerRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 

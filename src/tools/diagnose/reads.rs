@@ -3,52 +3,6 @@
 
 use super::*;
 
-/// The fields of Prefect's `Deployment` that the diagnoses use.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DeploymentRecord {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub flow_id: Option<String>,
-    #[serde(default)]
-    pub paused: bool,
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-    #[serde(default)]
-    pub work_pool_name: Option<String>,
-    #[serde(default)]
-    pub work_queue_name: Option<String>,
-    #[serde(default)]
-    pub schedules: Option<Vec<ScheduleRecord>>,
-    #[serde(default)]
-    pub global_concurrency_limit: Option<GlobalLimitRecord>,
-    #[serde(default)]
-    pub concurrency_options: Option<Value>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct QueueRecord {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub is_paused: bool,
-    #[serde(default)]
-    pub concurrency_limit: Option<i64>,
-    /// Pending and Running runs of the queue; set by the server when the queue is limited.
-    #[serde(default)]
-    pub active_slots: Option<i64>,
-    #[serde(default)]
-    pub status: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct WorkerRecord {
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub last_heartbeat_time: Option<String>,
-}
-
 /// A flow run named in evidence (a slot holder, the oldest Late run, …).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RunRef {
@@ -88,10 +42,6 @@ pub async fn flow_name<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     flow_id: Option<&str>,
 ) -> Result<Option<String>, PrefectError> {
-    #[derive(Deserialize)]
-    struct FlowRecord {
-        name: String,
-    }
     let Some(id) = flow_id else { return Ok(None) };
     Ok(read_one::<FlowRecord, _>(prefect, "flows", "id", id).await?.map(|f| f.name))
 }

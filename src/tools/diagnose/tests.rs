@@ -1,6 +1,7 @@
 //! Tests of the shared diagnosis checks.
 
 use super::*;
+use serde_json::Value;
 
 fn pool(kind: &str, paused: bool, limit: Option<i64>, active: Option<i64>) -> PoolRecord {
     serde_json::from_value(json!({"id": "p1", "name": "pool", "type": kind, "status": "NOT_READY",

@@ -45,16 +45,16 @@ pub(super) fn task_failed(task: &TaskRecord, severity: Severity, then: String) -
     )
 }
 
-pub(super) fn run_object(run: &RunRecord) -> ObjectRef {
+pub(super) fn run_object(run: &FlowRunRecord) -> ObjectRef {
     ObjectRef::new("flow_run", Some(&run.id), run.name.as_deref())
 }
 
-pub(super) fn logs_step(run: &RunRecord) -> String {
+pub(super) fn logs_step(run: &FlowRunRecord) -> String {
     format!("get_flow_run_logs with flow_run_id \"{}\" for the full log", run.id)
 }
 
 /// Failed, crashed, cancelled or completed: what ended the run.
-pub(super) fn ending_findings(run: &RunRecord, reads: &Reads) -> Vec<Finding> {
+pub(super) fn ending_findings(run: &FlowRunRecord, reads: &Reads) -> Vec<Finding> {
     let mut findings = Vec::new();
     let state = run.state_name.as_deref().unwrap_or("unknown");
     let message = run.message().map_or_else(|| "no state message".to_owned(), |m| clip(m, 300));
@@ -108,7 +108,7 @@ pub(super) fn ending_findings(run: &RunRecord, reads: &Reads) -> Vec<Finding> {
 }
 
 /// The ERROR lines as a finding: the cause of a failure nothing else explains, else context.
-pub(super) fn error_log_finding(run: &RunRecord, reads: &Reads, is_cause: bool) -> Option<Finding> {
+pub(super) fn error_log_finding(run: &FlowRunRecord, reads: &Reads, is_cause: bool) -> Option<Finding> {
     let first = reads.logs.first()?;
     let count = if reads.logs_truncated { format!("more than {ERROR_LOGS}") } else { reads.logs.len().to_string() };
     let exception = first.message.as_deref().unwrap_or_default().lines().rev().find(|l| !l.trim().is_empty());
@@ -124,7 +124,7 @@ pub(super) fn error_log_finding(run: &RunRecord, reads: &Reads, is_cause: bool) 
 /// Scheduled or Late and never started: what keeps workers from starting it.
 pub(super) fn start_findings(
     now: OffsetDateTime,
-    run: &RunRecord,
+    run: &FlowRunRecord,
     reads: &Reads,
     slug: Option<&str>,
     holders: &[RunRef],
@@ -193,7 +193,7 @@ pub(super) fn start_findings(
 /// Pending, Running, Paused, Cancelling: what holds it up now.
 pub(super) fn active_findings(
     now: OffsetDateTime,
-    run: &RunRecord,
+    run: &FlowRunRecord,
     reads: &Reads,
     waiting: &[&TaskRecord],
     full_tags: &[&TagLimitRecord],
@@ -278,7 +278,7 @@ pub(super) fn active_findings(
     findings
 }
 
-pub(super) fn healthy_verdict(now: OffsetDateTime, run: &RunRecord) -> String {
+pub(super) fn healthy_verdict(now: OffsetDateTime, run: &FlowRunRecord) -> String {
     let state = run.state_name.as_deref().unwrap_or("unknown");
     match run.state_type.as_deref() {
         Some("COMPLETED") => format!("The run completed (state {state}); nothing to fix."),
