@@ -224,6 +224,29 @@ mod tests {
     }
 
     #[test]
+    fn oauth_lifetimes_and_personal_credentials() {
+        let settings = Settings::from_lookup(|_| None);
+        assert_eq!(settings.oauth.access_token_ttl_s, DEFAULT_OAUTH_ACCESS_TOKEN_TTL_S);
+        assert_eq!(settings.oauth.code_ttl_s, MAX_OAUTH_CODE_TTL_S);
+        assert!(!settings.oauth.allow_personal_credentials);
+        let vars: HashMap<&str, &str> = HashMap::from([
+            ("OAUTH_ACCESS_TOKEN_TTL_SECONDS", "120"),
+            ("OAUTH_CODE_TTL_SECONDS", "3600"),
+            ("OAUTH_ALLOW_PERSONAL_CREDENTIALS", "true"),
+        ]);
+        let settings = Settings::from_lookup(|k| vars.get(k).map(|v| v.to_string()));
+        assert_eq!((settings.oauth.access_token_ttl_s, settings.oauth.code_ttl_s), (120, MAX_OAUTH_CODE_TTL_S));
+        assert!(settings.oauth.allow_personal_credentials);
+        let vars: HashMap<&str, &str> =
+            HashMap::from([("OAUTH_ACCESS_TOKEN_TTL_SECONDS", "0"), ("OAUTH_CODE_TTL_SECONDS", "5")]);
+        let settings = Settings::from_lookup(|k| vars.get(k).map(|v| v.to_string()));
+        assert_eq!(
+            (settings.oauth.access_token_ttl_s, settings.oauth.code_ttl_s),
+            (DEFAULT_OAUTH_ACCESS_TOKEN_TTL_S, 5)
+        );
+    }
+
+    #[test]
     fn docs_proxy_can_be_pointed_elsewhere_or_turned_off() {
         let docs = |value: &str| {
             Settings::from_lookup(|k| (k == "PREFECT_DOCS_MCP_URL").then(|| value.to_owned())).docs_mcp_url
