@@ -224,12 +224,14 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
             (format!("attempts:{}", crypto::sha256_hex(&format!("{}|{ip}", auth.client_id))), MAX_FAILED_ATTEMPTS),
             (format!("attempts-ip:{}", crypto::sha256_hex(ip)), MAX_FAILED_ATTEMPTS_PER_ADDRESS),
         ];
-        exclusive(&counters[1].0, self.evaluate_entry(&fields, &client, &auth, &counters)).await.unwrap_or_else(|_| {
-            error_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Another entry from this address is being checked. Wait a moment and try again.",
-            )
-        })
+        exclusive(&counters[1].0, self.now, self.evaluate_entry(&fields, &client, &auth, &counters))
+            .await
+            .unwrap_or_else(|_| {
+                error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Another entry from this address is being checked. Wait a moment and try again.",
+                )
+            })
     }
 
     async fn evaluate_entry(

@@ -214,7 +214,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         verifier: &str,
     ) -> Result<IssuedTokens, TokenError> {
         let id = grant_id(code).ok_or_else(|| TokenError::invalid_grant("the code is not one this server issued"))?;
-        exclusive(&grant_key(id), self.spend_code(id, code, client_id, redirect_uri, verifier))
+        exclusive(&grant_key(id), self.now, self.spend_code(id, code, client_id, redirect_uri, verifier))
             .await
             .unwrap_or_else(|_| Err(TokenError::invalid_grant("the code is being redeemed by another request")))
     }
@@ -276,7 +276,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         scope: Option<&[String]>,
     ) -> Result<IssuedTokens, TokenError> {
         let id = grant_id(refresh_token).ok_or_else(|| TokenError::invalid_grant(UNKNOWN_REFRESH_TOKEN))?;
-        exclusive(&grant_key(id), self.rotate(id, refresh_token, client_id, scope))
+        exclusive(&grant_key(id), self.now, self.rotate(id, refresh_token, client_id, scope))
             .await
             .unwrap_or_else(|_| Err(TokenError::invalid_grant("the refresh token is being used by another request")))
     }
@@ -365,7 +365,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
     /// tokens are not an error (the caller's goal, a dead token, holds).
     pub async fn revoke(&self, token: &str, client_id: &str) -> Result<(), TokenError> {
         let Some(id) = grant_id(token) else { return Ok(()) };
-        exclusive(&grant_key(id), self.revoke_if_issued(id, token, client_id)).await.unwrap_or_else(|_| {
+        exclusive(&grant_key(id), self.now, self.revoke_if_issued(id, token, client_id)).await.unwrap_or_else(|_| {
             Err(TokenError::new("temporarily_unavailable", "the grant is being changed by another request; try again"))
         })
     }

@@ -6,8 +6,8 @@
 //! pending code and refresh state), `token:{sha256(access token)}`, `attempts:{hash}`
 //! (failed consent entries), `config:form-key` (signs consent forms).
 
-use std::cell::RefCell;
-use std::collections::HashSet;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 
 /// Workers KV refuses an expiration TTL below 60 seconds; shorter lifetimes are enforced by
@@ -29,21 +29,36 @@ pub fn kv_ttl(ttl_s: u64) -> u64 {
     ttl_s.max(MIN_TTL_S)
 }
 
+/// A claim older than this is taken over: the runtime may abandon a request mid-work
+/// (cancelled, client gone) without dropping it, and its key must not stay busy for good.
+const STALE_CLAIM_S: i64 = 30;
+
 thread_local! {
-    /// Keys some request of this isolate is working under (an isolate runs on one thread).
-    static BUSY: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// Keys some request of this isolate is working under, with the claim's serial number and
+    /// time (an isolate runs on one thread).
+    static BUSY: RefCell<HashMap<String, (u64, i64)>> = RefCell::new(HashMap::new());
+    static SERIAL: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Another request of this isolate is working under the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
-/// Releases a key when its work ends, also when the request is dropped half-way.
-struct Claim(String);
+/// Releases a key when its work ends, also when the request is dropped half-way; a claim
+/// that was taken over as stale leaves its successor alone.
+struct Claim {
+    key: String,
+    serial: u64,
+}
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        BUSY.with(|busy| busy.borrow_mut().remove(&self.0));
+        BUSY.with(|busy| {
+            let mut busy = busy.borrow_mut();
+            if busy.get(&self.key).is_some_and(|(serial, _)| *serial == self.serial) {
+                busy.remove(&self.key);
+            }
+        });
     }
 }
 
@@ -56,16 +71,55 @@ impl Drop for Claim {
 /// across isolates and locations KV's consistency window remains (see the README). The
 /// second request is refused rather than made to wait: workerd cancels a request that waits
 /// on another request's work as hung.
-pub async fn exclusive<T>(key: &str, work: impl Future<Output = T>) -> Result<T, Busy> {
-    if !BUSY.with(|busy| busy.borrow_mut().insert(key.to_owned())) {
+pub async fn exclusive<T>(key: &str, now: i64, work: impl Future<Output = T>) -> Result<T, Busy> {
+    let serial = SERIAL.with(|serial| {
+        serial.set(serial.get() + 1);
+        serial.get()
+    });
+    let claimed = BUSY.with(|busy| {
+        let mut busy = busy.borrow_mut();
+        if busy.get(key).is_some_and(|(_, since)| now < since + STALE_CLAIM_S) {
+            return false;
+        }
+        busy.insert(key.to_owned(), (serial, now));
+        true
+    });
+    if !claimed {
         return Err(Busy);
     }
-    let _claim = Claim(key.to_owned());
+    let _claim = Claim { key: key.to_owned(), serial };
     Ok(work.await)
 }
 
 #[cfg(test)]
 pub use memory::MemoryStore;
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use futures::future::pending;
+
+    use super::*;
+
+    #[test]
+    fn a_busy_key_refuses_until_released_or_stale() {
+        // A request abandoned mid-work: its future is never polled again nor dropped.
+        let mut abandoned = Box::pin(exclusive("grant:a", 100, pending::<()>()));
+        let mut context = std::task::Context::from_waker(futures::task::noop_waker_ref());
+        assert!(abandoned.as_mut().poll(&mut context).is_pending(), "the first claim holds the key");
+        assert_eq!(block_on(exclusive("grant:a", 100, async { 1 })), Err(Busy));
+        assert_eq!(block_on(exclusive("grant:b", 100, async { 2 })), Ok(2), "other keys are free");
+        assert_eq!(
+            block_on(exclusive("grant:a", 100 + STALE_CLAIM_S, async { 3 })),
+            Ok(3),
+            "a stale claim is taken over"
+        );
+        std::mem::forget(abandoned);
+        // Released after use: the key is free again at once.
+        assert_eq!(block_on(exclusive("grant:a", 200, async { 4 })), Ok(4));
+        assert_eq!(block_on(exclusive("grant:a", 200, async { 5 })), Ok(5));
+    }
+}
 
 #[cfg(test)]
 mod memory {
