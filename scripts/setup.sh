@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the build, the tests and the local server need, from package
-# registries only (crates.io, npm, PyPI). Idempotent: each step is skipped when done.
+# registries only (crates.io, npm, PyPI, Debian apt). Idempotent: each step is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,16 @@ if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VER
   # Not --locked: its lockfile pins a crate version this registry mirror does not serve.
   step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (2-5 minutes)"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+# A real browser for the consent-page tests: Debian's Chromium and its WebDriver. Selenium is
+# given /usr/bin/chromedriver, so it never downloads a driver of its own.
+if ! command -v chromium >/dev/null || [[ ! -x /usr/bin/chromedriver ]]; then
+  step "installing chromium and chromium-driver (apt)"
+  sudo_if_needed=$([[ $(id -u) -eq 0 ]] || echo sudo)
+  $sudo_if_needed apt-get update -qq
+  $sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver
 fi
 
 npm_stamp=node_modules/.installed-package-lock.json

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
 /// The configured access tokens, kept out of `Debug` output.
 #[derive(Clone, Default)]
 pub struct AccessTokens(Vec<String>);
@@ -25,6 +27,12 @@ impl AccessTokens {
     /// in time that depends only on the presented token's length.
     pub fn contains(&self, presented: &str) -> bool {
         self.0.iter().fold(false, |found, token| found | constant_time_eq(presented.as_bytes(), token.as_bytes()))
+    }
+
+    /// The SHA-256 (hex) of each token: OAuth grants remember the team token they were
+    /// made with only by this hash.
+    pub fn hashes(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().map(|t| Sha256::digest(t.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
     }
 }
 

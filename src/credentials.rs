@@ -28,6 +28,8 @@ pub const HEADER_AUTH_STRING: &str = "x-prefect-api-auth-string";
 pub enum Source {
     Headers,
     Secrets,
+    /// Entered on the OAuth consent page and stored (encrypted) with the grant.
+    Grant,
 }
 
 /// The `Authorization` header value sent to Prefect, kept out of `Debug` output.
@@ -121,6 +123,7 @@ impl fmt::Display for CredentialError {
                 let knob = match source {
                     Source::Headers => "the X-Prefect-Api-Url header",
                     Source::Secrets => "the PREFECT_API_URL secret",
+                    Source::Grant => "the Prefect API URL saved with this OAuth authorization",
                 };
                 write!(f, "{knob} is not a usable Prefect API URL: {reason}")
             }
@@ -195,6 +198,21 @@ pub fn resolve(headers: &HeaderMap, settings: &Settings) -> Result<Credentials, 
     Ok(Credentials { api_url: parse_api_url(url, Source::Secrets)?, authorization, source: Source::Secrets })
 }
 
+/// [`resolve`] for a request authorized by an OAuth grant that carries its own Prefect
+/// credentials: they stand in for the Worker secrets, and `X-Prefect-Api-*` headers still
+/// take precedence, as they do over the secrets.
+pub fn resolve_granted(
+    headers: &HeaderMap,
+    settings: &Settings,
+    granted: Option<&Credentials>,
+) -> Result<Credentials, CredentialError> {
+    let sends_headers = [HEADER_API_URL, HEADER_API_KEY, HEADER_AUTH_STRING].iter().any(|h| headers.contains_key(*h));
+    match granted {
+        Some(credentials) if !sends_headers => Ok(credentials.clone()),
+        _ => resolve(headers, settings),
+    }
+}
+
 fn parse_api_url(raw: &str, source: Source) -> Result<Url, CredentialError> {
     let invalid = |reason: String| CredentialError::InvalidUrl { source, reason };
     let mut url = Url::parse(raw).map_err(|e| invalid(e.to_string()))?;
@@ -218,7 +236,7 @@ fn parse_api_url(raw: &str, source: Source) -> Result<Url, CredentialError> {
 
 /// The SSRF guard for header URLs (already parsed: http(s), a host, no userinfo). Each
 /// reason names the rule and the setting that changes it.
-fn check_header_url(url: &Url, policy: &UrlPolicy) -> Result<(), String> {
+pub(crate) fn check_header_url(url: &Url, policy: &UrlPolicy) -> Result<(), String> {
     let host = url.host_str().unwrap_or_default().trim_end_matches('.').to_ascii_lowercase();
     if !policy.api_hosts.is_empty() && !policy.api_hosts.contains(&host) {
         return Err(format!(

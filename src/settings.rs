@@ -10,6 +10,10 @@ use crate::auth_tokens::AccessTokens;
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 15_000;
 /// The window of the rate-limit binding, when `RATE_LIMIT_PERIOD_SECONDS` does not say.
 pub const DEFAULT_RATE_LIMIT_PERIOD_S: u32 = 60;
+/// OAuth access tokens expire after this long unless `OAUTH_ACCESS_TOKEN_TTL_SECONDS` says.
+pub const DEFAULT_OAUTH_ACCESS_TOKEN_TTL_S: u64 = 3600;
+/// The longest an authorization code lives (also the default).
+pub const MAX_OAUTH_CODE_TTL_S: u64 = 60;
 /// Prefect's public docs MCP server, behind the `docs_*` tools.
 pub const DEFAULT_DOCS_MCP_URL: &str = "https://prefect-docs.fastmcp.app/mcp";
 
@@ -44,6 +48,29 @@ pub struct Settings {
     /// 60, the periods Cloudflare supports; default 60), sent as `Retry-After` when a client
     /// goes over the limit.
     pub rate_limit_period_s: u32,
+    /// The OAuth authorization server's settings (used when the `OAUTH_KV` binding exists).
+    pub oauth: OAuthSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// `OAUTH_ACCESS_TOKEN_TTL_SECONDS` (default 3600).
+    pub access_token_ttl_s: u64,
+    /// `OAUTH_CODE_TTL_SECONDS`: at most and by default 60.
+    pub code_ttl_s: u64,
+    /// `OAUTH_ALLOW_PERSONAL_CREDENTIALS=true`: the consent page offers entering one's own
+    /// Prefect credentials also on a Worker with Prefect secrets or access tokens.
+    pub allow_personal_credentials: bool,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        OAuthSettings {
+            access_token_ttl_s: DEFAULT_OAUTH_ACCESS_TOKEN_TTL_S,
+            code_ttl_s: MAX_OAUTH_CODE_TTL_S,
+            allow_personal_credentials: false,
+        }
+    }
 }
 
 impl Settings {
@@ -85,6 +112,17 @@ impl Settings {
             rate_limit_period_s: match non_empty("RATE_LIMIT_PERIOD_SECONDS").as_deref() {
                 Some("10") => 10,
                 _ => DEFAULT_RATE_LIMIT_PERIOD_S,
+            },
+            oauth: OAuthSettings {
+                access_token_ttl_s: non_empty("OAUTH_ACCESS_TOKEN_TTL_SECONDS")
+                    .and_then(|v| v.parse().ok())
+                    .filter(|s| *s > 0)
+                    .unwrap_or(DEFAULT_OAUTH_ACCESS_TOKEN_TTL_S),
+                code_ttl_s: non_empty("OAUTH_CODE_TTL_SECONDS")
+                    .and_then(|v| v.parse().ok())
+                    .filter(|s| *s > 0)
+                    .map_or(MAX_OAUTH_CODE_TTL_S, |s: u64| s.min(MAX_OAUTH_CODE_TTL_S)),
+                allow_personal_credentials: flag("OAUTH_ALLOW_PERSONAL_CREDENTIALS"),
             },
         }
     }
@@ -183,6 +221,29 @@ mod tests {
             Settings::from_lookup(|k| (k == "RATE_LIMIT_PERIOD_SECONDS").then(|| value.to_owned())).rate_limit_period_s
         };
         assert_eq!((period("10"), period(" 60 "), period("30"), period("")), (10, 60, 60, 60));
+    }
+
+    #[test]
+    fn oauth_lifetimes_and_personal_credentials() {
+        let settings = Settings::from_lookup(|_| None);
+        assert_eq!(settings.oauth.access_token_ttl_s, DEFAULT_OAUTH_ACCESS_TOKEN_TTL_S);
+        assert_eq!(settings.oauth.code_ttl_s, MAX_OAUTH_CODE_TTL_S);
+        assert!(!settings.oauth.allow_personal_credentials);
+        let vars: HashMap<&str, &str> = HashMap::from([
+            ("OAUTH_ACCESS_TOKEN_TTL_SECONDS", "120"),
+            ("OAUTH_CODE_TTL_SECONDS", "3600"),
+            ("OAUTH_ALLOW_PERSONAL_CREDENTIALS", "true"),
+        ]);
+        let settings = Settings::from_lookup(|k| vars.get(k).map(|v| v.to_string()));
+        assert_eq!((settings.oauth.access_token_ttl_s, settings.oauth.code_ttl_s), (120, MAX_OAUTH_CODE_TTL_S));
+        assert!(settings.oauth.allow_personal_credentials);
+        let vars: HashMap<&str, &str> =
+            HashMap::from([("OAUTH_ACCESS_TOKEN_TTL_SECONDS", "0"), ("OAUTH_CODE_TTL_SECONDS", "5")]);
+        let settings = Settings::from_lookup(|k| vars.get(k).map(|v| v.to_string()));
+        assert_eq!(
+            (settings.oauth.access_token_ttl_s, settings.oauth.code_ttl_s),
+            (DEFAULT_OAUTH_ACCESS_TOKEN_TTL_S, 5)
+        );
     }
 
     #[test]

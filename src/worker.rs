@@ -9,9 +9,10 @@ use futures::future::{Either, select};
 use js_sys::Uint8Array;
 use worker::{
     AbortController, Context, Delay, Env, Fetch as WorkerFetch, Headers, Method, Request, RequestInit, RequestRedirect,
-    Response, Result, console_log, event,
+    Response, Result, console_log, event, kv::KvStore,
 };
 
+use crate::oauth::{self, StoreError};
 use crate::protocol::log::{self, Incoming};
 use crate::protocol::ratelimit::{self, Client};
 use crate::protocol::{self, MAX_BODY_BYTES};
@@ -52,7 +53,34 @@ async fn serve(request: &mut Request, env: &Env) -> Result<protocol::Response> {
             return Ok(client.refusal(settings.rate_limit_period_s));
         }
     }
-    Ok(protocol::handle(incoming, &settings, &Upstream).await)
+    match env.kv(oauth::BINDING) {
+        Ok(kv) => {
+            Ok(oauth::handle(incoming, &settings, &Upstream, &OAuthKv(kv), crate::clock::now().unix_timestamp()).await)
+        }
+        Err(_) => Ok(protocol::handle(incoming, &settings, &Upstream).await),
+    }
+}
+
+/// The OAuth store on Workers KV.
+struct OAuthKv(KvStore);
+
+impl oauth::Store for OAuthKv {
+    async fn get(&self, key: &str) -> std::result::Result<Option<String>, StoreError> {
+        self.0.get(key).text().await.map_err(|e| StoreError(e.to_string()))
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_s: Option<u64>) -> std::result::Result<(), StoreError> {
+        let put = self.0.put(key, value).map_err(|e| StoreError(e.to_string()))?;
+        let put = match ttl_s {
+            Some(ttl) => put.expiration_ttl(oauth::store::kv_ttl(ttl)),
+            None => put,
+        };
+        put.execute().await.map_err(|e| StoreError(e.to_string()))
+    }
+
+    async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
+        self.0.delete(key).await.map_err(|e| StoreError(e.to_string()))
+    }
 }
 
 /// The request as an `http::Request`, or the answer to send when it cannot be read.

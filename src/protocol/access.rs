@@ -6,6 +6,8 @@
 
 use http::{HeaderMap, HeaderValue, header};
 
+use crate::credentials::{Credentials, HEADER_API_KEY, HEADER_API_URL, HEADER_AUTH_STRING};
+
 use crate::auth_tokens::AccessTokens;
 
 /// Why a request was turned away.
@@ -49,13 +51,101 @@ pub fn check(headers: &HeaderMap, tokens: &AccessTokens) -> Result<(), Denial> {
     if tokens.is_empty() {
         return Ok(());
     }
+    let presented = presented_bearer(headers)?.ok_or(Denial::Missing)?;
+    if tokens.contains(presented) { Ok(()) } else { Err(Denial::InvalidToken) }
+}
+
+/// The bearer token a request presents: `None` without an `Authorization` header or with
+/// another scheme; refused when it is empty or when several `Authorization` headers leave it
+/// unclear which one counts.
+pub fn presented_bearer(headers: &HeaderMap) -> Result<Option<&str>, Denial> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        // None, or several `Authorization` headers: refuse to guess which one counts.
-        return Err(if headers.contains_key(header::AUTHORIZATION) { Denial::InvalidToken } else { Denial::Missing });
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(Denial::InvalidToken),
+        (Some(value), None) => match bearer_token(value.as_bytes()) {
+            Some("") => Err(Denial::InvalidToken),
+            token => Ok(token),
+        },
+    }
+}
+
+/// How a request that passed the gate was let in, for the log line.
+pub fn auth_kind(headers: &HeaderMap, tokens: &AccessTokens, oauth: Option<&OAuthCheck>) -> &'static str {
+    let static_token = match oauth {
+        Some(check) if matches!(check.outcome, OAuthOutcome::Granted(_)) => return "oauth",
+        Some(check) => matches!(check.outcome, OAuthOutcome::Static),
+        None => !tokens.is_empty(),
     };
-    let presented = bearer_token(value.as_bytes()).ok_or(Denial::Missing)?;
-    if !presented.is_empty() && tokens.contains(presented) { Ok(()) } else { Err(Denial::InvalidToken) }
+    if static_token {
+        "static"
+    } else if [HEADER_API_URL, HEADER_API_KEY, HEADER_AUTH_STRING].iter().any(|h| headers.contains_key(*h)) {
+        "headers"
+    } else {
+        "none"
+    }
+}
+
+/// What the OAuth layer found out about a `/mcp` request (only on a Worker with OAuth on).
+pub struct OAuthCheck {
+    /// The protected-resource metadata URL, named in every challenge (RFC 9728 §5.1).
+    pub resource_metadata: String,
+    pub outcome: OAuthOutcome,
+}
+
+pub enum OAuthOutcome {
+    /// No bearer token (maybe `X-Prefect-Api-*` headers).
+    NoBearer,
+    /// One of `MCP_ACCESS_TOKENS`.
+    Static,
+    /// A live OAuth access token; its grant's own Prefect credentials, or `None` for a team
+    /// grant (the Worker secrets).
+    Granted(Option<Credentials>),
+    /// A bearer token that is neither: unknown, expired, revoked or for another audience.
+    Rejected,
+}
+
+impl OAuthCheck {
+    /// The gate with OAuth on: static tokens and grants pass; header-credential requests are
+    /// gated as without OAuth; a request that brings nothing is challenged, so that clients
+    /// start the authorization flow. `Ok` carries the grant's credentials, if any.
+    pub fn check(&self, headers: &HeaderMap, tokens: &AccessTokens) -> Result<Option<&Credentials>, Denial> {
+        match &self.outcome {
+            OAuthOutcome::Static => Ok(None),
+            OAuthOutcome::Granted(credentials) => Ok(credentials.as_ref()),
+            OAuthOutcome::Rejected => Err(Denial::InvalidToken),
+            OAuthOutcome::NoBearer => {
+                let sends_credentials =
+                    [HEADER_API_URL, HEADER_API_KEY, HEADER_AUTH_STRING].iter().any(|h| headers.contains_key(*h));
+                if !sends_credentials {
+                    return Err(Denial::Missing);
+                }
+                check(headers, tokens).map(|()| None)
+            }
+        }
+    }
+
+    /// The challenge of `denial` with the metadata URL that starts the OAuth flow.
+    pub fn challenge(&self, denial: Denial) -> HeaderValue {
+        let base = denial.challenge();
+        let text = format!("{}, resource_metadata=\"{}\"", base.to_str().unwrap_or_default(), self.resource_metadata);
+        HeaderValue::from_str(&text).unwrap_or(base)
+    }
+
+    pub fn message(&self, denial: Denial) -> &'static str {
+        match denial {
+            Denial::Missing => {
+                "Unauthorized: this MCP server uses OAuth. Connect with an MCP client that supports the MCP \
+                 authorization flow (it starts from the resource_metadata URL in the WWW-Authenticate header), or \
+                 send an access token or your own Prefect credentials in X-Prefect-Api-* headers"
+            }
+            Denial::InvalidToken => {
+                "Unauthorized: the bearer token is unknown, expired or revoked, or was issued for another server; \
+                 authorize again (your MCP client starts from the resource_metadata URL in the WWW-Authenticate \
+                 header)"
+            }
+        }
+    }
 }
 
 /// The token of a `Bearer` credential (RFC 6750 §2.1: the scheme name is

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::era::{self, Era, SUPPORTED_VERSIONS};
 use super::log::{self, Summary};
-use crate::credentials;
+use crate::credentials::{self, Credentials};
 use crate::prompts;
 use crate::settings::Settings;
 use crate::tools::toolsets::Selection;
@@ -70,9 +70,10 @@ pub async fn handle<F: Fetch>(
     toolsets: Selection,
     settings: &Settings,
     fetch: &F,
+    granted: Option<&Credentials>,
 ) -> Reply {
     let rpc_method = message.get("method").and_then(Value::as_str).map(log::known_method);
-    let mut reply = handle_message(message, headers, toolsets, settings, fetch).await;
+    let mut reply = handle_message(message, headers, toolsets, settings, fetch, granted).await;
     reply.summary.rpc_method = rpc_method;
     reply
 }
@@ -83,6 +84,7 @@ async fn handle_message<F: Fetch>(
     toolsets: Selection,
     settings: &Settings,
     fetch: &F,
+    granted: Option<&Credentials>,
 ) -> Reply {
     if message.is_array() {
         return Reply::error(
@@ -147,7 +149,7 @@ async fn handle_message<F: Fetch>(
         Ok(era) => era,
         Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
     };
-    let credentials = credentials::resolve(headers, settings);
+    let credentials = credentials::resolve_granted(headers, settings, granted);
     let ctx = ToolContext::new(credentials, fetch, settings.upstream_timeout_ms, crate::clock::now())
         .with_docs_url(settings.docs_mcp_url.clone())
         .with_toolsets(toolsets);

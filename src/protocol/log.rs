@@ -29,6 +29,9 @@ pub struct Summary {
     /// A tool result with `isError`.
     pub tool_error: bool,
     pub upstream_requests: u32,
+    /// How the caller was let in: `static` (an MCP_ACCESS_TOKENS token), `oauth` (an OAuth
+    /// access token), `headers` (X-Prefect-Api-* credentials) or `none`.
+    pub auth: Option<&'static str>,
 }
 
 /// JSON-RPC methods logged by name; anything else is logged as `other`, so a caller cannot
@@ -95,6 +98,7 @@ fn line(incoming: Incoming<'_>, status: StatusCode, summary: &Summary, duration_
         ("rpcMethod", summary.rpc_method.map(Value::from)),
         ("tool", summary.tool.clone().map(Value::from)),
         ("era", summary.era.clone().map(Value::from)),
+        ("auth", summary.auth.map(Value::from)),
     ];
     for (key, value) in optional {
         if let Some(value) = value {

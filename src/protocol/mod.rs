@@ -15,6 +15,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use rmcp::model::ErrorData;
 use serde_json::{Value, json};
 
+use crate::credentials::Credentials;
 use crate::settings::Settings;
 use crate::tools::toolsets::{self, Selection};
 use crate::upstream::Fetch;
@@ -37,6 +38,17 @@ pub type Response = http::Response<Vec<u8>>;
 
 /// Answers one HTTP request.
 pub async fn handle<F: Fetch>(request: Request, settings: &Settings, fetch: &F) -> Response {
+    handle_with_oauth(request, settings, fetch, None).await
+}
+
+/// Answers one HTTP request; `oauth` is what the OAuth layer found out about its bearer
+/// token, on a Worker with OAuth on ([`crate::oauth`]).
+pub async fn handle_with_oauth<F: Fetch>(
+    request: Request,
+    settings: &Settings,
+    fetch: &F,
+    oauth: Option<access::OAuthCheck>,
+) -> Response {
     let path_toolsets = match route(request.uri().path()) {
         Route::Mcp { toolsets } => toolsets,
         Route::Root if request.method() == Method::GET => {
@@ -51,10 +63,21 @@ pub async fn handle<F: Fetch>(request: Request, settings: &Settings, fetch: &F) 
         Ok(origin) => origin,
         Err(reason) => return rpc_error(StatusCode::FORBIDDEN, ErrorData::invalid_request(reason, None)),
     };
+    let gate = match &oauth {
+        Some(check) => check.check(request.headers(), &settings.access_tokens),
+        None => access::check(request.headers(), &settings.access_tokens).map(|()| None),
+    };
     let mut response = match *request.method() {
         Method::OPTIONS => preflight(),
-        _ if let Err(denial) = access::check(request.headers(), &settings.access_tokens) => unauthorized(denial),
-        Method::POST => post(request, path_toolsets.as_deref(), settings, fetch).await,
+        _ if let Err(denial) = gate => unauthorized(denial, oauth.as_ref()),
+        Method::POST => {
+            let auth = access::auth_kind(request.headers(), &settings.access_tokens, oauth.as_ref());
+            let mut response = post(request, path_toolsets.as_deref(), settings, fetch, gate.ok().flatten()).await;
+            if let Some(summary) = response.extensions_mut().get_mut::<log::Summary>() {
+                summary.auth = Some(auth);
+            }
+            response
+        }
         _ => {
             let mut response = plain(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -107,7 +130,7 @@ pub fn route_name(path: &str) -> &'static str {
         Route::Root => "root",
         Route::Mcp { toolsets: None } => "mcp",
         Route::Mcp { toolsets: Some(_) } => "mcp_toolsets",
-        Route::Other => "other",
+        Route::Other => crate::oauth::route_name(path).unwrap_or("other"),
     }
 }
 
@@ -142,7 +165,13 @@ pub fn payload_too_large() -> Response {
     )
 }
 
-async fn post<F: Fetch>(request: Request, path_toolsets: Option<&str>, settings: &Settings, fetch: &F) -> Response {
+async fn post<F: Fetch>(
+    request: Request,
+    path_toolsets: Option<&str>,
+    settings: &Settings,
+    fetch: &F,
+    granted: Option<&Credentials>,
+) -> Response {
     let (parts, body) = request.into_parts();
     if body.len() > MAX_BODY_BYTES {
         return payload_too_large();
@@ -167,7 +196,7 @@ async fn post<F: Fetch>(request: Request, path_toolsets: Option<&str>, settings:
         Ok(toolsets) => toolsets,
         Err(reason) => return rpc_error(StatusCode::BAD_REQUEST, ErrorData::invalid_params(reason, None)),
     };
-    let reply = dispatch::handle(message, &parts.headers, toolsets, settings, fetch).await;
+    let reply = dispatch::handle(message, &parts.headers, toolsets, settings, fetch, granted).await;
     let mut response = match reply.body {
         None => empty(reply.status),
         Some(body) if wants_event_stream(&parts.headers) => event_stream(reply.status, &body),
@@ -182,7 +211,7 @@ async fn post<F: Fetch>(request: Request, path_toolsets: Option<&str>, settings:
 
 /// DNS-rebinding guard: when hosts are configured, the Host header must be one of them
 /// (`host` matches any port, `host:port` that port only).
-fn check_host(request: &Request, settings: &Settings) -> Result<(), String> {
+pub(crate) fn check_host(request: &Request, settings: &Settings) -> Result<(), String> {
     if settings.allowed_hosts.is_empty() {
         return Ok(());
     }
@@ -229,9 +258,13 @@ fn allowed_origin(request: &Request, settings: &Settings) -> Result<Option<Heade
 }
 
 /// 401 with a Bearer challenge and a JSON-RPC error saying what is missing.
-fn unauthorized(denial: access::Denial) -> Response {
-    let mut response = rpc_error(StatusCode::UNAUTHORIZED, ErrorData::invalid_request(denial.message(), None));
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, denial.challenge());
+fn unauthorized(denial: access::Denial, oauth: Option<&access::OAuthCheck>) -> Response {
+    let (message, challenge) = match oauth {
+        Some(check) => (check.message(denial), check.challenge(denial)),
+        None => (denial.message(), denial.challenge()),
+    };
+    let mut response = rpc_error(StatusCode::UNAUTHORIZED, ErrorData::invalid_request(message, None));
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
     response
 }
 

@@ -554,9 +554,13 @@ fn responses_carry_a_summary_for_the_log_line() {
             tool: Some("get_flows".into()),
             era: Some("2025-11-25".into()),
             upstream_requests: 1,
+            auth: Some("none"),
             ..Default::default()
         }
     );
+    let with_token = legacy(&[("authorization", "Bearer tok-one")]);
+    let gated_call = futures::executor::block_on(handle(request("POST", &with_token, CALL_FLOWS), &gated(), &fake));
+    assert_eq!(summary(&gated_call).auth, Some("static"));
     let bad_args =
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_flows","arguments":{"limit":"x"}}}"#;
     assert!(summary(&call(bad_args)).tool_error);

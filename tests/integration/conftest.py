@@ -13,6 +13,7 @@ import pytest
 
 from fake_upstream import FakeUpstream
 from harness import ROOT, WORK, Worker
+from oauth_support import oauth_personal_worker, oauth_team_worker  # noqa: F401 - the OAuth tests' Workers
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from prefect_server import temporary_server  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,12 @@ WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 NODE22 = ROOT / "node_modules" / "node" / "bin" / "node"
 
 WORKER_STARTUP_SECONDS = 90
+
+# The KV namespace whose binding turns the Worker's OAuth authorization server on.
+OAUTH_KV_CONFIG = """[[kv_namespaces]]
+binding = "OAUTH_KV"
+id = "local-oauth-kv"
+"""
 
 
 def free_port() -> int:
@@ -81,17 +88,27 @@ class Worker:
     own go to `log_path`."""
 
     def __init__(self, name: str, variables: dict[str, str], extra_config: str | None = None,
-                 log_level: str = "info", runtime: str = "wrangler"):
+                 log_level: str = "info", runtime: str = "wrangler", oauth: bool = False):
+        """`oauth=True` binds the KV namespace OAUTH_KV, which turns the Worker's OAuth
+        authorization server on; its local state starts empty in `kv_dir`."""
         if not (ROOT / "build" / "index.js").exists():
             raise RuntimeError("build/index.js is missing: run scripts/build.sh first")
         LOGS.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.origin}/mcp"
         self.log_path = LOGS / f"worker-{name}.log"
+        self.oauth = oauth
+        self.kv_dir = WORK / "kv" / name
+        if oauth:
+            shutil.rmtree(self.kv_dir, ignore_errors=True)
+            self.kv_dir.mkdir(parents=True)
         if runtime == "miniflare":
             command = self._miniflare_command(variables, extra_config)
         else:
+            if oauth:
+                extra_config = f"{extra_config or ''}\n{OAUTH_KV_CONFIG}"
             command = self._wrangler_command(variables, extra_config, log_level)
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(command, cwd=ROOT, env=quiet_node_env(), stdout=self._log,
@@ -101,6 +118,8 @@ class Worker:
         config = local_config(self.name, extra_config) if extra_config else ROOT / "wrangler.local.toml"
         command = [str(WRANGLER), "dev", "--config", str(config), "--ip", "127.0.0.1",
                    "--port", str(self.port), "--inspector-port", str(free_port()), "--log-level", log_level]
+        if self.oauth:
+            command += ["--persist-to", str(self.kv_dir)]
         for key, value in variables.items():
             command += ["--var", f"{key}:{value}"]
         return command
@@ -113,16 +132,22 @@ class Worker:
             raise ValueError("extra wrangler config needs runtime='wrangler'")
         config = tomllib.loads((ROOT / "wrangler.local.toml").read_text())
         bindings = {**config.get("vars", {}), **variables}
-        return [str(NODE22), str(ROOT / "tests" / "integration" / "miniflare.mjs"), str(self.port),
-                config["compatibility_date"], json.dumps(bindings)]
+        command = [str(NODE22), str(ROOT / "tests" / "integration" / "miniflare.mjs"), str(self.port),
+                   config["compatibility_date"], json.dumps(bindings)]
+        return command + [str(self.kv_dir)] if self.oauth else command
 
     def wait_ready(self, headers: dict[str, str] | None = None) -> "Worker":
-        """Waits for a ping to succeed; `headers` (e.g. an access token) go with the ping."""
+        """Waits for a ping to succeed; `headers` (e.g. an access token) go with the ping. An
+        OAuth Worker answers an anonymous ping with 401, so without `headers` it waits for its
+        authorization-server metadata instead."""
         deadline = time.monotonic() + WORKER_STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
             try:
+                if self.oauth and not headers:
+                    with urllib.request.urlopen(f"{self.origin}/.well-known/oauth-authorization-server", timeout=2):
+                        return self
                 status, _, body = post_json(self.url, {"jsonrpc": "2.0", "id": 0, "method": "ping"}, headers,
                                               timeout=2)
                 if status == 200 and "result" in body:

@@ -33,15 +33,17 @@ def tool_mix(flow_run_id: str) -> list[tuple[str, dict]]:
 
 
 def run_load(url: str, flow_run_id: str, clients: int = CLIENTS, calls: int = CALLS_PER_CLIENT,
-             headers: dict[str, str] | None = None) -> dict:
-    """Runs the load; returns counts, errors (with the first few messages) and timings."""
+             headers: dict[str, str] | list[dict[str, str]] | None = None) -> dict:
+    """Runs the load; returns counts, errors (with the first few messages) and timings. `headers`
+    go with every client's requests, or, as a list, one entry per client (e.g. its own token)."""
     mix = tool_mix(flow_run_id)
     latencies: list[float] = []
     errors: list[str] = []
 
     async def one_client(index: int) -> None:
         try:
-            async with client(url, headers=headers) as session:
+            own_headers = headers[index] if isinstance(headers, list) else headers
+            async with client(url, headers=own_headers) as session:
                 for n in range(calls):
                     name, arguments = mix[(index + n) % len(mix)]
                     started = time.perf_counter()

@@ -3,11 +3,14 @@
 // (measured in BENCHMARKS.md) and exist nowhere in a deployment; benchmarks use this runner
 // to measure the Worker itself.
 //
-//   node miniflare.mjs <port> <compatibility date> <bindings as a JSON object of strings>
+//   node miniflare.mjs <port> <compatibility date> <bindings as a JSON object of strings> [<OAuth KV dir>]
+//
+// With the fourth argument the KV namespace OAUTH_KV is bound (which turns OAuth on), kept
+// in that directory.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 
-const [port, compatibilityDate, bindings] = process.argv.slice(2);
+const [port, compatibilityDate, bindings, oauthKvDir] = process.argv.slice(2);
 const build = fileURLToPath(new URL("../../build/", import.meta.url));
 const miniflare = new Miniflare({
   modulesRoot: build,
@@ -17,6 +20,7 @@ const miniflare = new Miniflare({
   ],
   compatibilityDate,
   bindings: JSON.parse(bindings),
+  ...(oauthKvDir ? { kvNamespaces: ["OAUTH_KV"], kvPersist: oauthKvDir } : {}),
   host: "127.0.0.1",
   port: Number(port),
 });

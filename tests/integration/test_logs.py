@@ -86,7 +86,7 @@ def test_one_line_per_request_with_the_returned_id_and_no_secrets(logged_worker,
     assert flows == {
         "requestId": ids["flows"], "method": "POST", "route": "mcp", "status": 200, "rpcMethod": "tools/call",
         "tool": "get_flows", "era": "2025-11-25", "upstreamRequests": int(answers["flows"][1]["x-upstream-requests"]),
-        "durationMs": flows["durationMs"], "outcome": "ok",
+        "durationMs": flows["durationMs"], "outcome": "ok", "auth": "static",
     }
     assert isinstance(flows["durationMs"], int) and flows["durationMs"] >= 0
     assert entries[ids["bad_key"]]["outcome"] == "tool_error" and entries[ids["bad_key"]]["upstreamRequests"] >= 1

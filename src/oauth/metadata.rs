@@ -1,0 +1,48 @@
+//! Discovery documents: protected-resource metadata (RFC 9728) and authorization-server
+//! metadata (RFC 8414).
+
+use http::StatusCode;
+use serde_json::json;
+
+use super::{AUTHORIZE_PATH, OAuth, REGISTER_PATH, REVOKE_PATH, SCOPE_READ, SCOPES, Store, TOKEN_PATH, json_response};
+use crate::protocol::Response;
+use crate::upstream::Fetch;
+
+const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+
+pub fn protected_resource<F: Fetch, S: Store>(oauth: &OAuth<'_, F, S>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "resource": oauth.resource(),
+            "authorization_servers": [oauth.issuer],
+            "bearer_methods_supported": ["header"],
+            // Clients ask for the scopes listed here; no tool writes yet, so read is all they need.
+            "scopes_supported": [SCOPE_READ],
+            "resource_name": "Prefect MCP server",
+        }),
+    )
+}
+
+pub fn authorization_server<F: Fetch, S: Store>(oauth: &OAuth<'_, F, S>) -> Response {
+    let issuer = &oauth.issuer;
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}{AUTHORIZE_PATH}"),
+            "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
+            "registration_endpoint": format!("{issuer}{REGISTER_PATH}"),
+            "revocation_endpoint": format!("{issuer}{REVOKE_PATH}"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "scopes_supported": SCOPES,
+            "client_id_metadata_document_supported": true,
+            "authorization_response_iss_parameter_supported": true,
+        }),
+    )
+}
