@@ -4,8 +4,9 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{AUTHORIZE_PATH, OAuth, REGISTER_PATH, REVOKE_PATH, SCOPE_READ, SCOPES, Store, TOKEN_PATH, json_response};
+use super::{OAuth, SCOPE_READ, SCOPES, Store, json_response};
 use crate::protocol::Response;
+use crate::protocol::oauth_paths::{AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH};
 use crate::upstream::Fetch;
 
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];

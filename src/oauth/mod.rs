@@ -22,6 +22,10 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::protocol::access::{self, OAuthCheck, OAuthOutcome};
+use crate::protocol::oauth_paths::{
+    AUTHORIZATION_SERVER_PATH, AUTHORIZE_PATH, PROTECTED_RESOURCE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH,
+    is_oauth_path,
+};
 use crate::protocol::{self, MCP_PATH, Request, Response};
 use crate::settings::Settings;
 use crate::upstream::Fetch;
@@ -33,13 +37,6 @@ pub const SCOPE_READ: &str = "prefect:read";
 /// Recorded on grants for a later write feature; no tool writes yet.
 pub const SCOPE_WRITE: &str = "prefect:write";
 pub const SCOPES: [&str; 2] = [SCOPE_READ, SCOPE_WRITE];
-
-pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
-pub const AUTHORIZATION_SERVER_PATH: &str = "/.well-known/oauth-authorization-server";
-pub const AUTHORIZE_PATH: &str = "/authorize";
-pub const TOKEN_PATH: &str = "/token";
-pub const REGISTER_PATH: &str = "/register";
-pub const REVOKE_PATH: &str = "/revoke";
 
 /// One request's view of the authorization server.
 pub struct OAuth<'a, F, S> {
@@ -110,25 +107,6 @@ pub async fn handle<F: Fetch, S: Store>(
         headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("www-authenticate"));
     }
     response
-}
-
-/// A fixed label for an OAuth path, for the log line.
-pub fn route_name(path: &str) -> Option<&'static str> {
-    Some(match path {
-        AUTHORIZE_PATH => "oauth_authorize",
-        TOKEN_PATH => "oauth_token",
-        REGISTER_PATH => "oauth_register",
-        REVOKE_PATH => "oauth_revoke",
-        AUTHORIZATION_SERVER_PATH => "oauth_metadata",
-        _ if is_oauth_path(path) => "oauth_resource_metadata",
-        _ => return None,
-    })
-}
-
-fn is_oauth_path(path: &str) -> bool {
-    [AUTHORIZATION_SERVER_PATH, AUTHORIZE_PATH, TOKEN_PATH, REGISTER_PATH, REVOKE_PATH].contains(&path)
-        || path == PROTECTED_RESOURCE_PATH
-        || path.strip_prefix(PROTECTED_RESOURCE_PATH).is_some_and(|rest| rest.starts_with(MCP_PATH))
 }
 
 impl<F: Fetch, S: Store> OAuth<'_, F, S> {

@@ -9,6 +9,7 @@ pub mod access;
 pub mod dispatch;
 pub mod era;
 pub mod log;
+pub mod oauth_paths;
 pub mod ratelimit;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -130,7 +131,7 @@ pub fn route_name(path: &str) -> &'static str {
         Route::Root => "root",
         Route::Mcp { toolsets: None } => "mcp",
         Route::Mcp { toolsets: Some(_) } => "mcp_toolsets",
-        Route::Other => crate::oauth::route_name(path).unwrap_or("other"),
+        Route::Other => oauth_paths::route_name(path).unwrap_or("other"),
     }
 }
 
