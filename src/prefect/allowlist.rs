@@ -50,6 +50,7 @@ const WORKSPACE: &[Route] = &[
 /// Under the Prefect Cloud account-level root (`…/api`), for Cloud workspace URLs only.
 const ACCOUNT: &[Route] = &[
     route(Method::GET, "me", false),
+    route(Method::GET, "me/workspaces", false),
     route(Method::GET, "accounts/*", false),
     route(Method::GET, "accounts/*/workspaces/*", false),
     route(Method::GET, "accounts/*/rate-limits/usage", true),
@@ -119,7 +120,13 @@ mod tests {
             }
         }
         let account = "https://api.prefect.cloud/api";
-        for url in ["me/", "accounts/a1", "accounts/a1/workspaces/w1", "accounts/a1/rate-limits/usage?since=x&keys=y"] {
+        for url in [
+            "me/",
+            "me/workspaces",
+            "accounts/a1",
+            "accounts/a1/workspaces/w1",
+            "accounts/a1/rate-limits/usage?since=x&keys=y",
+        ] {
             assert!(allowed(Method::GET, CLOUD, &format!("{account}/{url}")), "{url}");
         }
     }

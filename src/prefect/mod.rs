@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-pub use cloud::CloudWorkspace;
+pub use cloud::{CloudWorkspace, WorkspaceAccess, reachable_workspaces};
 pub use error::PrefectError;
 
 use crate::credentials::{Authorization, Credentials};

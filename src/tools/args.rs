@@ -145,16 +145,43 @@ impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> JsonSchema for Limit<MI
     }
 }
 
-/// A Prefect Cloud workspace id (UUID).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkspaceId(pub Uuid);
+/// A Prefect Cloud workspace to read from: its id, or its `<account-handle>/<workspace-handle>`
+/// (resolved by listing the workspaces the API key reaches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkspaceId {
+    Id(Uuid),
+    Handles { account: String, workspace: String },
+}
+
+impl WorkspaceId {
+    fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        if let Ok(id) = Uuid::parse_str(raw) {
+            return Some(WorkspaceId::Id(id));
+        }
+        // Cloud handles are slugs; anything else cannot name a workspace (nor bend a URL).
+        let slug = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let (account, workspace) = raw.split_once('/')?;
+        (slug(account) && slug(workspace))
+            .then(|| WorkspaceId::Handles { account: account.to_owned(), workspace: workspace.to_owned() })
+    }
+}
+
+impl fmt::Display for WorkspaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkspaceId::Id(id) => id.fmt(f),
+            WorkspaceId::Handles { account, workspace } => write!(f, "{account}/{workspace}"),
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for WorkspaceId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        Uuid::parse_str(raw.trim())
-            .map(WorkspaceId)
-            .map_err(|_| de::Error::custom(format!("expected a workspace UUID, got {raw:?}")))
+        WorkspaceId::parse(&raw).ok_or_else(|| {
+            de::Error::custom(format!("expected a workspace UUID or <account-handle>/<workspace-handle>, got {raw:?}"))
+        })
     }
 }
 
@@ -170,8 +197,7 @@ impl JsonSchema for WorkspaceId {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "format": "uuid",
-            "description": "Prefect Cloud only: another workspace of the same account to read from. Omit to use the workspace of the configured API URL."
+            "description": "Prefect Cloud only: another workspace the API key reaches, as its UUID or as <account-handle>/<workspace-handle> (list_workspaces shows both). Omit to use the workspace of the configured API URL."
         })
     }
 }
@@ -230,8 +256,10 @@ mod tests {
         assert_eq!(call(json!({"limit": 2.5})).unwrap_err(), "limit: expected an integer from 1 to 200, got 2.5");
         let unknown = call(json!({"foo": 1})).unwrap_err();
         assert!(unknown.contains("unknown field `foo`") && unknown.contains("`limit`"), "{unknown}");
-        let uuid = call(json!({"workspace_id": "not-a-uuid"})).unwrap_err();
-        assert!(uuid.starts_with("workspace_id: expected a workspace UUID"), "{uuid}");
+        for bad in ["not-a-uuid", "a/b/c", "acme/", "/prod", "acme/../x", "acme/p%2Fx"] {
+            let error = call(json!({"workspace_id": bad})).unwrap_err();
+            assert!(error.starts_with("workspace_id: expected a workspace UUID or <account-handle>/"), "{error}");
+        }
     }
 
     #[test]
@@ -242,6 +270,17 @@ mod tests {
             schema["properties"]["limit"],
             json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50})
         );
-        assert_eq!(schema["properties"]["workspace_id"]["format"], json!("uuid"));
+        // Handles are not UUIDs, so the schema must not claim that format.
+        assert_eq!(schema["properties"]["workspace_id"].get("format"), None);
+    }
+
+    #[test]
+    fn workspace_id_is_a_uuid_or_two_handles() {
+        let id = "5f3b3c1e-8f7a-4c2e-9d7b-1a2b3c4d5e6f";
+        let parsed = call(json!({"workspace_id": id})).unwrap().workspace_id.unwrap();
+        assert_eq!(parsed, WorkspaceId::Id(Uuid::parse_str(id).unwrap()));
+        let parsed = call(json!({"workspace_id": " acme-data/prod_1 "})).unwrap().workspace_id.unwrap();
+        assert_eq!(parsed, WorkspaceId::Handles { account: "acme-data".into(), workspace: "prod_1".into() });
+        assert_eq!(parsed.to_string(), "acme-data/prod_1");
     }
 }

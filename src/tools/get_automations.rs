@@ -151,7 +151,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
     let names = texts(&filter, "name", "any_");
     let enabled = filter.get("enabled").and_then(|e| e.get("eq_")).and_then(Value::as_bool);
     let detail = ids.as_ref().is_some_and(|ids| (1..=5).contains(&ids.len()));
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let limit = params.limit.get() as usize;
 
     let mut server_filter = Map::new();

@@ -106,7 +106,7 @@ async fn post<F: Fetch, T: DeserializeOwned>(
 }
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Dashboard, ToolError> {
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let since = format::datetime(ctx.now - HOUR);
     let count = |states: &[&str], recent: bool| {
         let mut runs = json!({"state": {"type": {"any_": states}}});

@@ -172,7 +172,7 @@ pub const TOOL: ToolInfo = ToolInfo {
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Deployments, ToolError> {
     let filter = filter::checked(params.filter, &filter::DEPLOYMENT_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
 
     // Round 1: the deployments, the tag limits and the flows of matching deployments do not
     // depend on each other.

@@ -91,7 +91,7 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
             params.flow_run_id
         ))
     })?;
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let limit = params.limit.get() as usize;
     let query = json!({"logs": {"flow_run_id": {"any_": [id.to_string()]}}, "sort": "TIMESTAMP_ASC"});
     // One extra row tells whether the run has more lines.

@@ -145,7 +145,7 @@ pub const TOOL: ToolInfo = ToolInfo {
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRuns, ToolError> {
     let filter = filter::checked(params.filter, &filter::FLOW_RUN_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     // The runs, and alongside them the flows having a matching run (for the flow names).
     let (page, flows) = futures::join!(
         LISTING.first_page::<FlowRunRecord, _>(&prefect, filter.clone(), params.limit.get() as usize),

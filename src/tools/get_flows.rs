@@ -66,7 +66,7 @@ pub const TOOL: ToolInfo = ToolInfo {
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flows, ToolError> {
     let filter = filter::checked(params.filter, &filter::FLOW_FILTER)?;
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let (records, truncated): (Vec<FlowRecord>, bool) =
         LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let flows: Vec<FlowSummary> = records

@@ -113,7 +113,7 @@ pub const TOOL: ToolInfo = ToolInfo {
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<IdentityData, ToolError> {
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let identity = match prefect.cloud_workspace() {
         Some(cloud) => Identity::Cloud(Box::new(cloud_identity(&prefect, cloud).await?)),
         None => Identity::Server(server_identity(&prefect).await?),

@@ -123,7 +123,7 @@ pub const TOOL: ToolInfo = ToolInfo {
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<TaskRuns, ToolError> {
     let filter = filter::checked(params.filter, &filter::TASK_RUN_FILTER)?;
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let (records, truncated): (Vec<TaskRunRecord>, bool) =
         LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let task_runs: Vec<TaskRunDetail> = records

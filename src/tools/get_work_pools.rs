@@ -70,7 +70,7 @@ pub const TOOL: ToolInfo = ToolInfo {
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<WorkPools, ToolError> {
     let filter = filter::checked(params.filter, &filter::WORK_POOL_FILTER)?;
     let detail = filter::is_detail_query(filter.as_ref());
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let (records, truncated): (Vec<PoolRecord>, bool) =
         LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let work_pools = if detail {

@@ -137,7 +137,7 @@ fn hostile_pool_names_stay_one_segment_or_are_refused() {
     for hostile in HOSTILE {
         let fake = hostile_upstream(hostile);
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
-        let prefect = ctx.prefect(None).expect("credentials");
+        let prefect = futures::executor::block_on(ctx.prefect(None)).expect("credentials");
         let _ = futures::executor::block_on(pools::fetch_extras(&prefect, hostile));
         for request in fake.requests() {
             assert!(expected(request.method().as_str(), request.uri().path(), "/api/"), "{}", request.uri());

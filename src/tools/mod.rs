@@ -33,6 +33,7 @@ mod get_task_runs;
 mod get_work_pools;
 #[cfg(test)]
 mod hostile_tests;
+mod list_workspaces;
 mod orientation;
 mod read_events;
 mod review_rate_limits;
@@ -46,7 +47,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::credentials::{CredentialError, Credentials};
-use crate::prefect::{CloudWorkspace, PrefectClient};
+use crate::prefect::{CloudWorkspace, PrefectClient, WorkspaceAccess, reachable_workspaces};
 use crate::upstream::{Counted, Fetch};
 use args::WorkspaceId;
 use toolsets::Selection;
@@ -103,11 +104,14 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
         self.fetch.count()
     }
 
-    /// A Prefect client for this call; `workspace_id` switches to another workspace of the
-    /// same Prefect Cloud account, with the same API key.
-    pub fn prefect(&self, workspace_id: Option<WorkspaceId>) -> Result<PrefectClient<'_, Counted<'a, F>>, ToolError> {
+    /// A Prefect client for this call; `workspace_id` switches to another Prefect Cloud
+    /// workspace, with the same API key. Handles cost one request to find the workspace.
+    pub async fn prefect(
+        &self,
+        workspace_id: Option<WorkspaceId>,
+    ) -> Result<PrefectClient<'_, Counted<'a, F>>, ToolError> {
         let mut credentials = self.credentials.clone()?;
-        if let Some(WorkspaceId(id)) = workspace_id {
+        if let Some(workspace_id) = workspace_id {
             let cloud = CloudWorkspace::from_api_url(&credentials.api_url).ok_or_else(|| {
                 ToolError::NotApplicable(format!(
                     "workspace_id only applies to Prefect Cloud, but the API URL {} is not a Cloud workspace URL \
@@ -115,10 +119,38 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
                     credentials.api_url
                 ))
             })?;
-            credentials.api_url = cloud.workspace_api_url(&id.to_string());
+            credentials.api_url = match workspace_id {
+                WorkspaceId::Id(id) => cloud.workspace_api_url(&id.to_string()),
+                WorkspaceId::Handles { account, workspace } => {
+                    let current = PrefectClient::new(&self.fetch, credentials.clone(), self.timeout_ms);
+                    let found = find_workspace(&current, &cloud, &account, &workspace).await?;
+                    cloud.api_url_of(&found.account_id, &found.workspace_id)
+                }
+            };
         }
         Ok(PrefectClient::new(&self.fetch, credentials, self.timeout_ms))
     }
+}
+
+/// The workspace with handles `account`/`workspace` among those the API key reaches; when
+/// there is none, the error lists the handles there are.
+async fn find_workspace<F: Fetch>(
+    prefect: &PrefectClient<'_, F>,
+    cloud: &CloudWorkspace,
+    account: &str,
+    workspace: &str,
+) -> Result<WorkspaceAccess, ToolError> {
+    require_cloud_api_key(prefect)?;
+    let reachable = reachable_workspaces(prefect, cloud).await?;
+    if let Some(found) = reachable.iter().find(|w| w.has_handles(account, workspace)) {
+        return Ok(found.clone());
+    }
+    let choices: Vec<String> = reachable.iter().map(WorkspaceAccess::handle).collect();
+    Err(ToolError::NotFound(format!(
+        "workspace_id: the API key reaches no workspace {account}/{workspace}; it reaches {}. Call again with \
+         one of these, or with a workspace UUID",
+        if choices.is_empty() { "none".to_owned() } else { choices.join(", ") }
+    )))
 }
 
 /// Prefect Cloud's account-level endpoints need an API key; never send them anything else.
@@ -283,6 +315,7 @@ mod tests {
                 "diagnose_flow_run",
                 "diagnose_deployment",
                 "review_rate_limits",
+                "list_workspaces",
                 "docs_search_prefect",
                 "docs_get_release_notes"
             ]
@@ -326,9 +359,9 @@ mod tests {
         assert_eq!(oss.len(), 14);
         assert_eq!(oss.last().map(String::as_str), Some("diagnose_deployment"));
         let cloud = names(&context(&fake, "https://cloud.test/api/accounts/a/workspaces/w"));
-        assert_eq!(cloud.last().map(String::as_str), Some("review_rate_limits"));
+        assert_eq!(cloud[cloud.len() - 2..], ["review_rate_limits", "list_workspaces"]);
         let unconfigured = ToolContext::new(Err(CredentialError::NotConfigured), &fake, 1000, crate::clock::now());
-        assert!(!names(&unconfigured).contains(&"review_rate_limits".to_owned()));
+        assert!(!names(&unconfigured).iter().any(|name| name == "review_rate_limits" || name == "list_workspaces"));
         // Without a docs server the docs tools are unknown, not failing.
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         assert!(futures::executor::block_on(call(&ctx, "docs_search_prefect", None)).is_none());

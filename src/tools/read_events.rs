@@ -142,7 +142,7 @@ pub const TOOL: ToolInfo = ToolInfo {
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Events, ToolError> {
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let limit = params.limit.get() as usize;
     let given = |bound: Option<String>| bound.filter(|b| !b.trim().is_empty());
     let (after, before) = (given(params.occurred_after), given(params.occurred_before));

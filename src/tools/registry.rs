@@ -123,7 +123,8 @@ macro_rules! registry {
 
 use super::{
     diagnose, docs, get_automations, get_dashboard, get_deployments, get_flow_run_logs, get_flow_runs, get_flows,
-    get_identity, get_object_schema, get_task_runs, get_work_pools, orientation, read_events, review_rate_limits,
+    get_identity, get_object_schema, get_task_runs, get_work_pools, list_workspaces, orientation, read_events,
+    review_rate_limits,
 };
 
 registry! {
@@ -142,6 +143,7 @@ registry! {
     diagnose::flow_run::TOOL => diagnose::flow_run::call,
     diagnose::deployment::TOOL => diagnose::deployment::call,
     review_rate_limits::TOOL => review_rate_limits::call,
+    list_workspaces::TOOL => list_workspaces::call,
     docs::SEARCH => docs::search,
     docs::RELEASE_NOTES => docs::release_notes,
 }

@@ -219,7 +219,7 @@ pub const TOOL: ToolInfo = ToolInfo {
 };
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<RateLimits, ToolError> {
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let cloud = prefect.cloud_workspace().ok_or_else(|| {
         ToolError::NotApplicable(format!(
             "rate limits exist only on Prefect Cloud, and {} is not a Prefect Cloud workspace URL \

@@ -1,5 +1,6 @@
-"""Prefect Cloud against a fake Cloud on loopback: review_rate_limits, get_identity's Cloud
-branch, workspace_id switching, and the per-request decision to offer Cloud-only tools."""
+"""Prefect Cloud against a fake Cloud on loopback: review_rate_limits, list_workspaces,
+get_identity's Cloud branch, workspace_id switching (by UUID or by handles), and the
+per-request decision to offer Cloud-only tools."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fake_cloud import ACCOUNT_ID, OTHER_WORKSPACE_ID, USER, WORKSPACE_ID, FakeCloud
+from fake_cloud import (ACCOUNT_ID, LAB_ACCOUNT_ID, LAB_WORKSPACE_ID, OTHER_WORKSPACE_ID, USER, WORKSPACE_ID,
+                        WORKSPACES, FakeCloud)
 from harness import Worker, post_json
 from mcp_client import call_tool, envelope, error_text, list_tool_names
 
@@ -119,14 +121,18 @@ def test_rate_limits_on_a_self_hosted_url_say_cloud_only(worker_without_secrets,
     assert got["error"].startswith("Failed to fetch rate limits: ") and "only on Prefect Cloud" in got["error"]
 
 
+CLOUD_ONLY = ["review_rate_limits", "list_workspaces"]
+
+
 def test_cloud_tools_are_listed_per_request(worker_without_secrets, worker_with_cloud_secrets, fake):
-    assert list_tool_names(worker_without_secrets, headers=cloud_headers(fake))[-1] == "review_rate_limits"
+    assert list_tool_names(worker_without_secrets, headers=cloud_headers(fake))[-2:] == CLOUD_ONLY
     oss = {"X-Prefect-Api-Url": "http://127.0.0.1:9/api"}
-    assert "review_rate_limits" not in list_tool_names(worker_without_secrets, headers=oss)
-    assert "review_rate_limits" not in list_tool_names(worker_without_secrets)
-    # A Worker configured for Cloud offers it, unless the request brings a self-hosted URL.
-    assert "review_rate_limits" in list_tool_names(worker_with_cloud_secrets)
-    assert "review_rate_limits" not in list_tool_names(worker_with_cloud_secrets, headers=oss)
+    for tool in CLOUD_ONLY:
+        assert tool not in list_tool_names(worker_without_secrets, headers=oss)
+        assert tool not in list_tool_names(worker_without_secrets)
+        # A Worker configured for Cloud offers it, unless the request brings a self-hosted URL.
+        assert tool in list_tool_names(worker_with_cloud_secrets)
+        assert tool not in list_tool_names(worker_with_cloud_secrets, headers=oss)
 
 
 def test_oss_configured_worker_serves_cloud_headers(worker_with_secrets, fake):
@@ -182,3 +188,54 @@ def test_short_ids_still_reach_the_account_api(worker_without_secrets, fake):
     assert got["success"] is True and got["identity"]["account_id"] == "short"
     assert sorted(r["path"] for r in fake.requests) == ["/api/accounts/short", "/api/accounts/short/workspaces/ids",
                                                         "/api/me/"]
+
+
+def test_list_workspaces_covers_every_account_and_marks_the_one_in_use(worker_without_secrets, fake):
+    got = envelope(call_tool(worker_without_secrets, "list_workspaces", {}, headers=cloud_headers(fake)))
+    assert got["success"] is True and got["count"] == 3
+    handles = {"acme-data/prod": True, "acme-data/staging": False, "ada-lab/sandbox": False}
+    assert got["workspaces"] == [{**w, "handle": handle, "in_use": in_use}
+                                 for w, (handle, in_use) in zip(WORKSPACES, handles.items())]
+    assert [(r["method"], r["path"]) for r in fake.requests] == [("GET", "/api/me/workspaces")]
+    assert fake.requests[0]["headers"]["authorization"] == f"Bearer {KEY}"
+    # The workspace in use follows the request's API URL.
+    got = envelope(call_tool(worker_without_secrets, "list_workspaces", {},
+                             headers=cloud_headers(fake, workspace=OTHER_WORKSPACE_ID)))
+    assert [w["handle"] for w in got["workspaces"] if w["in_use"]] == ["acme-data/staging"]
+
+
+def test_list_workspaces_on_a_self_hosted_url_says_cloud_only(worker_without_secrets, fake):
+    result = call_tool(worker_without_secrets, "list_workspaces", {},
+                       headers={"X-Prefect-Api-Url": "http://127.0.0.1:9/api"})
+    got = envelope(result)
+    assert result.is_error and got["success"] is False and (got["workspaces"], got["count"]) == ([], 0)
+    assert got["error"].startswith("Failed to list workspaces: ") and "only on Prefect Cloud" in got["error"]
+
+
+def test_workspace_handles_reach_a_workspace_of_another_account(worker_without_secrets, fake):
+    arguments = {"workspace_id": "ada-lab/sandbox"}
+    flows = envelope(call_tool(worker_without_secrets, "get_flows", arguments, headers=cloud_headers(fake)))
+    assert flows["success"] is True, flows
+    assert [r["path"] for r in fake.requests] == [
+        "/api/me/workspaces", f"/api/accounts/{LAB_ACCOUNT_ID}/workspaces/{LAB_WORKSPACE_ID}/flows/filter"]
+    fake.requests.clear()
+    got = envelope(call_tool(worker_without_secrets, "get_identity", arguments, headers=cloud_headers(fake)))
+    assert got["identity"]["api_url"] == fake.workspace_url(account=LAB_ACCOUNT_ID, workspace=LAB_WORKSPACE_ID)
+
+
+def test_unknown_workspace_handles_list_the_choices(worker_without_secrets, fake):
+    result = call_tool(worker_without_secrets, "get_flows", {"workspace_id": "acme-data/nope"},
+                       headers=cloud_headers(fake))
+    got = envelope(result)
+    assert result.is_error and got["success"] is False
+    assert "acme-data/nope" in got["error"]
+    assert "acme-data/prod, acme-data/staging, ada-lab/sandbox" in got["error"], got["error"]
+    assert [r["path"] for r in fake.requests] == ["/api/me/workspaces"]
+
+
+def test_workspace_handles_on_a_self_hosted_url_are_refused(worker_without_secrets, fake):
+    result = call_tool(worker_without_secrets, "get_flows", {"workspace_id": "acme-data/prod"},
+                       headers={"X-Prefect-Api-Url": "http://127.0.0.1:9/api"})
+    got = envelope(result)
+    assert result.is_error and "only applies to Prefect Cloud" in got["error"], got
+    assert fake.requests == []

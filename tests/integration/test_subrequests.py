@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from fake_cloud import FakeCloud
 from harness import call_counting_upstream
 from mcp_client import EXPECTED_TOOLS
 
@@ -14,6 +15,13 @@ DASHBOARD_BUDGET = 9
 # One call instead of five or six: each diagnosis reads everything it needs at once.
 DIAGNOSIS_BUDGET = 12
 NO_PREFECT = {"orientation", "get_object_schema"}
+# Prefect Cloud, against the fake Cloud: the Cloud-only tools make one account-level request,
+# and a workspace_id given by handles adds one listing request to a tool's own.
+CLOUD_BUDGETS = {
+    "review_rate_limits": ({}, 1),
+    "list_workspaces": ({}, 1),
+    "get_flows": ({"workspace_id": "ada-lab/sandbox"}, 2),
+}
 
 
 def first_id(prefect, path: str, body: dict | None = None) -> str:
@@ -59,3 +67,16 @@ def test_detail_call_within_budget(worker_with_secrets, prefect, tool):
     assert result["success"] is True and result["detail"] is True and result["count"] == 1, result
     # Full work-pool detail (queues and workers) adds two requests to a deployment's detail.
     assert 1 <= requests <= (BUDGET + 2 if tool == "get_deployments" else BUDGET), requests
+
+
+@pytest.mark.parametrize("tool", sorted(CLOUD_BUDGETS))
+def test_cloud_call_within_budget(worker_without_secrets, tool):
+    arguments, budget = CLOUD_BUDGETS[tool]
+    cloud = FakeCloud("pnu_budget_key")
+    try:
+        headers = {"X-Prefect-Api-Url": cloud.workspace_url(), "X-Prefect-Api-Key": "pnu_budget_key"}
+        requests, result = call_counting_upstream(worker_without_secrets, tool, arguments, headers)
+    finally:
+        cloud.close()
+    assert result["success"] is True, result
+    assert requests == len(cloud.requests) == budget, cloud.requests

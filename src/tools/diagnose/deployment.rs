@@ -193,7 +193,7 @@ fn wanted(params: &Params) -> Result<Wanted, ToolError> {
 
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<DeploymentDiagnosis, ToolError> {
     let wanted = wanted(&params)?;
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let (body, missing) = match &wanted {
         Wanted::Id(id) => (
             json!({"deployments": {"id": {"any_": [id]}}, "limit": 1, "offset": 0}),

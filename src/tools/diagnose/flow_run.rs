@@ -216,7 +216,7 @@ struct Reads {
 
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunDiagnosis, ToolError> {
     let id = parse_id(&params.flow_run_id, "flow_run_id", "get_flow_runs")?;
-    let prefect = ctx.prefect(params.workspace_id)?;
+    let prefect = ctx.prefect(params.workspace_id).await?;
     let run: FlowRunRecord = read_one(&prefect, "flow_runs", "id", &id).await?.ok_or_else(|| {
         ToolError::NotFound(format!("flow run {id} not found; get_flow_runs lists the existing runs"))
     })?;
