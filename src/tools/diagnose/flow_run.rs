@@ -261,8 +261,9 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         Phase::Finished => findings.extend(ending_findings(&run, &reads)),
         Phase::NotStarted => findings.extend(start_findings(ctx.now, &run, &reads, slug.as_deref(), &run_holders)),
         Phase::Active => {
-            findings.extend(active_findings(ctx.now, &run, &reads, &waiting, &full_tags, &task_holders));
+            // What the run is doing comes before context such as an unrelated full global limit.
             findings.extend(running_findings(ctx.now, &run, &running, &held_tags, &task_holders));
+            findings.extend(active_findings(ctx.now, &run, &reads, &waiting, &full_tags, &task_holders));
         }
     }
     let verdict = conclude(&mut findings, healthy_verdict(ctx.now, &run, running.len()));
