@@ -523,6 +523,8 @@ def _seed_stateful_runs(client: SyncPrefectClient, deployment_ids: dict[str, UUI
 
 DIAG_FLOW = "diag-reports"
 DIAG_TAG = "diag-serial"
+# A tag limit of 2 filled by the task runs of two Running runs, a third waiting.
+DIAG_RUNNING_TAG = "diag-running"
 # Existing pools (tests expect at most five pools): one without workers, and one with an
 # ONLINE worker and a paused queue.
 DIAG_IDLE_POOL = "docker-pool"
@@ -629,6 +631,7 @@ def _seed_diagnosis(client: SyncPrefectClient) -> dict[str, Any]:
     else:
         raise RuntimeError(f"the {DIAG_TAG} limit of 1 gave a second slot")
     client.set_task_run_state(blocked_task.id, AwaitingConcurrencySlot(), force=True)
+    running_tag = _seed_running_tag_limit(client)
     _progress("created diagnosis scenarios")
     return {
         "flow": DIAG_FLOW,
@@ -640,6 +643,7 @@ def _seed_diagnosis(client: SyncPrefectClient) -> dict[str, Any]:
             "holder_run": "diag-tag-holder",
             "holder_task_run": "diag-tag-holder/diag-step-holder",
         },
+        "running_tag_limit": running_tag,
         "late_no_workers": {
             "run": "diag-late-no-workers",
             "work_pool": DIAG_IDLE_POOL,
@@ -680,6 +684,48 @@ def _seed_diagnosis(client: SyncPrefectClient) -> dict[str, Any]:
             "paused": f"{DIAG_FLOW}/report-paused",
             "full_queue": f"{DIAG_FLOW}/report-full-queue",
         },
+    }
+
+
+def _seed_running_tag_limit(client: SyncPrefectClient) -> dict[str, Any]:
+    """Running runs around a full tag limit of 2: one run's task run holds a slot, another
+    run's the other, and a third run's task run waits for one.
+
+    The waiting task run stays Pending, as under Prefect 3's task engine, which takes the
+    tag's slot before it proposes Running and keeps retrying while the server refuses.
+    """
+    client.create_concurrency_limit(DIAG_RUNNING_TAG, 2)
+    names = {}
+    for role in ("busy", "peer", "waiting"):
+        run = client.create_flow_run(
+            diag_step_flow, name=f"diag-running-{role}", tags=["diag"], state=Scheduled()
+        )
+        _force(client, run.id, Running())
+        task_run = client.create_task_run(
+            diag_step, flow_run_id=run.id, dynamic_key="0", name=f"diag-step-{role}", extra_tags=[DIAG_RUNNING_TAG]
+        )
+        names[role] = (f"diag-running-{role}", f"diag-running-{role}/diag-step-{role}")
+        if role == "waiting":
+            try:
+                client.increment_v1_concurrency_slots(names=[DIAG_RUNNING_TAG], task_run_id=task_run.id)
+            except httpx.HTTPStatusError as refused:
+                if refused.response.status_code != 423:
+                    raise
+            else:
+                raise RuntimeError(f"the {DIAG_RUNNING_TAG} limit of 2 gave a third slot")
+            client.set_task_run_state(task_run.id, Pending(), force=True)
+        else:
+            client.increment_v1_concurrency_slots(names=[DIAG_RUNNING_TAG], task_run_id=task_run.id)
+            client.set_task_run_state(task_run.id, Running(), force=True)
+    return {
+        "tag": DIAG_RUNNING_TAG,
+        "limit": 2,
+        "holder_run": names["busy"][0],
+        "holder_task_run": names["busy"][1],
+        "peer_run": names["peer"][0],
+        "peer_task_run": names["peer"][1],
+        "waiting_run": names["waiting"][0],
+        "waiting_task_run": names["waiting"][1],
     }
 
 
@@ -1064,6 +1110,12 @@ def _diagnosis_problems(m: dict[str, Any]) -> list[str]:
         problems.append(f"{tag['blocked_task_run']} is not AwaitingConcurrencySlot")
     if tasks[tag["holder_task_run"]]["state_type"] != "RUNNING":
         problems.append(f"{tag['holder_task_run']} is not RUNNING")
+    running = d["running_tag_limit"]
+    for key in ("holder_task_run", "peer_task_run"):
+        if tasks[running[key]]["state_type"] != "RUNNING":
+            problems.append(f"{running[key]} is not RUNNING")
+    if tasks[running["waiting_task_run"]]["state_type"] != "PENDING":
+        problems.append(f"{running['waiting_task_run']} is not PENDING")
     for scenario in ("late_no_workers", "late_paused_queue", "late_full_pool", "late_full_queue",
                      "deployment_concurrency"):
         if runs[d[scenario]["run"]]["state_name"] != "Late":

@@ -62,6 +62,57 @@ def test_run_blocked_by_a_full_tag_limit(worker_with_secrets, prefect, mode):
     assert got["flow_run"]["state_type"] == "RUNNING" and got["work_pool"] is None
 
 
+def running_tag_limit(prefect) -> tuple[dict, dict, dict]:
+    """The scenario, Prefect's own view of its tag limit, and its task runs by role."""
+    scenario = prefect.manifest["diagnosis"]["running_tag_limit"]
+    limit = next(c for c in prefect.rest("POST", "concurrency_limits/filter", {}) if c["tag"] == scenario["tag"])
+    names = {role: scenario[f"{role}_task_run"] for role in ("holder", "peer", "waiting")}
+    ids = [prefect.manifest["task_runs"][name]["id"] for name in names.values()]
+    rest = {t["id"]: t for t in prefect.rest("POST", "task_runs/filter", {"task_runs": {"id": {"any_": ids}}})}
+    tasks = {role: rest[prefect.manifest["task_runs"][name]["id"]] for role, name in names.items()}
+    return scenario, limit, tasks
+
+
+def test_running_run_names_its_running_tasks_and_who_else_fills_their_tag_limit(worker_with_secrets, prefect):
+    scenario, limit, tasks = running_tag_limit(prefect)
+    holder, peer = tasks["holder"], tasks["peer"]
+    assert sorted(limit["active_slots"]) == sorted([holder["id"], peer["id"]])
+    assert len(limit["active_slots"]) == limit["concurrency_limit"]
+
+    got = diagnose_run(worker_with_secrets, run_id(prefect, scenario["holder_run"]))
+    # What the run is doing first; unrelated context (a full global limit elsewhere) may follow.
+    assert kinds(got)[:2] == ["task_runs_running", "tag_concurrency_at_limit"], got["findings"]
+    assert {f["severity"] for f in got["findings"]} == {"info"}
+    running, full = got["findings"][:2]
+    started = holder["start_time"].replace("Z", "+00:00")
+    assert running["evidence"].startswith(
+        f"1 task run(s) running: {holder['name']} ({holder['id']}) since {started[:19]}"), running["evidence"]
+    assert running["evidence"].endswith(f"tags {', '.join(holder['tags'])}")
+    assert full["object"] == {"type": "concurrency_limit", "id": limit["id"], "name": f"tag:{scenario['tag']}"}
+    assert full["evidence"] == (
+        f"tag '{scenario['tag']}' limit {limit['concurrency_limit']}, {len(limit['active_slots'])} active slot(s): "
+        f"1 held by this run ({holder['name']} ({holder['id']})), 1 held by other runs' task run "
+        f"{peer['name']} ({peer['id']}) of flow run {peer['flow_run_id']}; "
+        f"further task runs tagged '{scenario['tag']}' wait until a slot frees")
+    assert got["verdict"].endswith("1 task run(s) running; no blocking cause found."), got["verdict"]
+
+
+def test_running_run_whose_task_waits_on_the_full_tag_limit(worker_with_secrets, prefect):
+    scenario, limit, tasks = running_tag_limit(prefect)
+    waiting = tasks["waiting"]
+    # What Prefect 3 shows for a task run waiting on a tag slot: still Pending.
+    assert (waiting["state_type"], waiting["state_name"]) == ("PENDING", "Pending")
+    got = diagnose_run(worker_with_secrets, run_id(prefect, scenario["waiting_run"]))
+    cause = top_cause(got)
+    assert cause["kind"] == "tag_concurrency_saturated"
+    assert cause["object"] == {"type": "concurrency_limit", "id": limit["id"], "name": f"tag:{scenario['tag']}"}
+    for role in ("holder", "peer"):
+        task = tasks[role]
+        assert f"{task['name']} ({task['id']}) of flow run {task['flow_run_id']}" in cause["evidence"]
+    assert cause["evidence"].endswith(f"waiting here: {waiting['name']} ({waiting['id']}) is Pending")
+    assert "task_runs_running" not in kinds(got)
+
+
 def test_late_run_on_a_pool_without_workers(worker_with_secrets, prefect):
     scenario = prefect.manifest["diagnosis"]["late_no_workers"]
     pool = scenario["work_pool"]
@@ -157,13 +208,13 @@ def test_crashed_run(worker_with_secrets, prefect):
 
 
 @pytest.mark.parametrize("scenario, requests", [
-    ("tag_limit", 8), ("late_no_workers", 7), ("late_paused_queue", 7), ("deployment_concurrency", 8),
+    ("tag_limit", 8), ("running_tag_limit", 8), ("late_no_workers", 7), ("late_paused_queue", 7), ("deployment_concurrency", 8),
     ("late_full_pool", 8), ("late_full_queue", 8),
     ("failed_with_traceback", 5), ("crashed", 5),
 ])
 def test_flow_run_requests_per_scenario(worker_with_secrets, prefect, scenario, requests):
     details = prefect.manifest["diagnosis"][scenario]
-    name = details.get("blocked_run") or details["run"]
+    name = details.get("blocked_run") or details.get("waiting_run") or details["run"]
     count, result = call_counting_upstream(worker_with_secrets, "diagnose_flow_run", {"flow_run_id": run_id(prefect, name)})
     assert result["success"] is True
     assert count == requests <= 12

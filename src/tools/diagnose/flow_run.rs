@@ -39,8 +39,11 @@ likely cause) and `findings`, causes first: each has `severity` (cause, warning 
 `kind` code (e.g. task_run_failed, error_logs, flow_run_crashed, flow_run_timed_out, \
 work_pool_without_workers, work_pool_paused, work_queue_paused, deployment_paused, \
 deployment_concurrency_saturated, work_pool_concurrency_saturated, work_queue_concurrency_saturated, \
-tag_concurrency_saturated, global_concurrency_saturated, flow_run_late), the `object` it is about \
-({type, id, name}), `evidence` with the numbers (a full limit names the runs holding its slots), and \
+tag_concurrency_saturated, global_concurrency_saturated, flow_run_late, stuck_pending, task_runs_running, \
+tag_concurrency_at_limit), the `object` it is about ({type, id, name}), `evidence` with the numbers (a full \
+limit names the runs holding its slots; a Running run lists its running task runs with start time and tags, \
+and the tag limits they fill with the other runs' holders; a Pending run says since when a worker has had it \
+and whether its infrastructure is recorded), and \
 `next_step` (a tool of this server with arguments, or a `prefect` CLI command). Context for the answer: \
 `flow_run` (state, message, expected and actual start, deployment, pool and queue, tags), \
 `state_history` (oldest first, last 12), `task_runs_by_state`, `failed_task_runs` (up to 5), \
@@ -151,6 +154,7 @@ struct TaskRecord {
     state_name: Option<String>,
     #[serde(default)]
     state: Option<StateRecord>,
+    start_time: Option<String>,
     end_time: Option<String>,
     #[serde(default)]
     tags: Option<Vec<String>>,
@@ -226,8 +230,15 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
 
     // Round 3: who holds the full limits that matter here.
     let waiting = waiting_tasks(&reads.tasks);
+    let running = running_tasks(&reads.tasks);
     let full_tags = full_tag_limits(&reads.tag_limits, &waiting);
-    let holder_ids: Vec<&str> = unique(full_tags.iter().flat_map(|l| l.active_slots.iter().map(String::as_str)));
+    // Limits a running task fills; those a waiting task names already are reported as the cause.
+    let held_tags: Vec<&TagLimitRecord> = full_tag_limits(&reads.tag_limits, &running)
+        .into_iter()
+        .filter(|l| !full_tags.iter().any(|f| f.id == l.id))
+        .collect();
+    let holder_ids: Vec<&str> =
+        unique(full_tags.iter().chain(&held_tags).flat_map(|l| l.active_slots.iter().map(String::as_str)));
     let not_started = phase == Phase::NotStarted;
     let full_deployment = reads.deployment.as_ref().filter(|d| {
         not_started && d.global_concurrency_limit.as_ref().is_some_and(|l| l.active && l.active_slots >= l.limit)
@@ -250,10 +261,12 @@ async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<Flo
         Phase::Finished => findings.extend(ending_findings(&run, &reads)),
         Phase::NotStarted => findings.extend(start_findings(ctx.now, &run, &reads, slug.as_deref(), &run_holders)),
         Phase::Active => {
+            // What the run is doing comes before context such as an unrelated full global limit.
+            findings.extend(running_findings(ctx.now, &run, &running, &held_tags, &task_holders));
             findings.extend(active_findings(ctx.now, &run, &reads, &waiting, &full_tags, &task_holders));
         }
     }
-    let verdict = conclude(&mut findings, healthy_verdict(ctx.now, &run));
+    let verdict = conclude(&mut findings, healthy_verdict(ctx.now, &run, running.len()));
     Ok(shape(run, reads, slug, findings, verdict, params.flow_run_id))
 }
 

@@ -8,13 +8,107 @@ pub(super) fn waiting_tasks(tasks: &[TaskRecord]) -> Vec<&TaskRecord> {
     tasks.iter().filter(|t| matches!(t.state_type.as_deref(), Some("SCHEDULED" | "PENDING"))).collect()
 }
 
-/// Tag limits on the tags of waiting task runs whose slots are all taken.
-pub(super) fn full_tag_limits<'a>(limits: &'a [TagLimitRecord], waiting: &[&TaskRecord]) -> Vec<&'a TagLimitRecord> {
+/// Task runs in a Running state, holding whatever tag slots they took.
+pub(super) fn running_tasks(tasks: &[TaskRecord]) -> Vec<&TaskRecord> {
+    tasks.iter().filter(|t| t.state_type.as_deref() == Some("RUNNING")).collect()
+}
+
+/// Tag limits on the tags of `tasks` whose slots are all taken whose slots are all taken.
+pub(super) fn full_tag_limits<'a>(limits: &'a [TagLimitRecord], tasks: &[&TaskRecord]) -> Vec<&'a TagLimitRecord> {
     limits
         .iter()
         .filter(|l| l.active_slots.len() as i64 >= l.concurrency_limit)
-        .filter(|l| waiting.iter().any(|t| t.tags.as_deref().unwrap_or_default().contains(&l.tag)))
+        .filter(|l| tasks.iter().any(|t| tagged(t, &l.tag)))
         .collect()
+}
+
+fn tagged(task: &TaskRecord, tag: &str) -> bool {
+    task.tags.as_deref().unwrap_or_default().iter().any(|t| t == tag)
+}
+
+/// Running task runs listed in a finding (the rest are counted).
+const RUNNING_LISTED: usize = 5;
+
+/// What a Running run is doing: its running task runs (since when, with which tags), and the
+/// tag limits they fill, naming the other runs' task runs in the same slots.
+pub(super) fn running_findings(
+    now: OffsetDateTime,
+    run: &FlowRunRecord,
+    running: &[&TaskRecord],
+    held_tags: &[&TagLimitRecord],
+    holders: &[SlotHolder],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if running.is_empty() {
+        return findings;
+    }
+    let listed: Vec<String> = running.iter().take(RUNNING_LISTED).map(|t| running_label(now, t)).collect();
+    let more = running.len().saturating_sub(RUNNING_LISTED);
+    findings.push(Finding::new(
+        Severity::Info,
+        "task_runs_running",
+        run_object(run),
+        format!(
+            "{} task run(s) running: {}{}",
+            running.len(),
+            listed.join("; "),
+            if more > 0 { format!("; and {more} more") } else { String::new() }
+        ),
+        format!(
+            "get_task_runs with filter {{\"flow_run_id\": {{\"any_\": [\"{}\"]}}, \"state\": {{\"type\": {{\"any_\": [\"RUNNING\"]}}}}}} lists them all; {}",
+            run.id,
+            logs_step(run)
+        ),
+    ));
+    for limit in held_tags {
+        let (own, others): (Vec<&String>, Vec<&String>) =
+            limit.active_slots.iter().partition(|id| running.iter().any(|t| &t.id == *id));
+        let own: Vec<String> =
+            own.into_iter().filter_map(|id| running.iter().find(|t| &t.id == id)).map(|t| task_label(t)).collect();
+        let others: Vec<String> = others.into_iter().cloned().collect();
+        let mut slots = Vec::new();
+        if !own.is_empty() {
+            slots.push(format!("{} held by this run ({})", own.len(), own.join(", ")));
+        }
+        if !others.is_empty() {
+            let labels = holder_labels(&others, holders);
+            slots.push(format!("{}{}", others.len(), held_by("other runs' task run", &labels, others.len() as i64)));
+        }
+        findings.push(Finding::new(
+            Severity::Info,
+            "tag_concurrency_at_limit",
+            ObjectRef::new("concurrency_limit", Some(&limit.id), Some(&format!("tag:{}", limit.tag))),
+            format!(
+                "tag '{}' limit {}, {} active slot(s): {}; further task runs tagged '{}' wait until a slot frees",
+                limit.tag,
+                limit.concurrency_limit,
+                limit.active_slots.len(),
+                slots.join(", "),
+                limit.tag
+            ),
+            format!(
+                "get_task_runs with filter {{\"id\": {{\"any_\": {}}}}} shows the holders; `prefect concurrency-limit inspect '{}'`",
+                json!(limit.active_slots),
+                limit.tag
+            ),
+        ));
+    }
+    findings
+}
+
+/// `<task> (<id>) since <start> (<n> min), tags a, b`.
+fn running_label(now: OffsetDateTime, task: &TaskRecord) -> String {
+    let since = match (
+        format::optional_timestamp(task.start_time.as_deref()),
+        minutes_since(now, task.start_time.as_deref()),
+    ) {
+        (Some(at), Some(minutes)) => format!(" since {at} ({minutes} min)"),
+        (Some(at), None) => format!(" since {at}"),
+        _ => String::new(),
+    };
+    let tags = task.tags.as_deref().unwrap_or_default();
+    let tags = if tags.is_empty() { ", no tags".to_owned() } else { format!(", tags {}", tags.join(", ")) };
+    format!("{}{since}{tags}", task_label(task))
 }
 
 pub(super) fn task_label(task: &TaskRecord) -> String {
@@ -256,17 +350,14 @@ pub(super) fn active_findings(
         if let Some(readiness) = &reads.readiness {
             findings.extend(readiness.findings(Severity::Warning));
         }
-        if !findings.iter().any(|f| f.severity == Severity::Cause) {
-            let since = run.state.as_ref().and_then(|s| s.timestamp.as_deref());
-            let minutes = minutes_since(now, since).map_or_else(String::new, |m| format!(" for {m} min"));
-            findings.push(Finding::new(
-                Severity::Warning,
-                "stuck_pending",
-                run_object(run),
-                format!("Pending{minutes}: a worker took the run but its infrastructure has not started it"),
-                "check the worker's logs for this run's submission (image pull, quota, crash on start)".to_owned(),
-            ));
-        }
+        let blocked = findings.iter().any(|f| f.severity == Severity::Cause);
+        findings.push(Finding::new(
+            if blocked { Severity::Info } else { Severity::Warning },
+            "stuck_pending",
+            run_object(run),
+            pickup(now, run),
+            "check the worker's logs for this run's submission (image pull, quota, crash on start)".to_owned(),
+        ));
     }
     for task in failed_tasks(&reads.tasks).take(3) {
         findings.push(task_failed(task, Severity::Warning, logs_step(run)));
@@ -278,7 +369,30 @@ pub(super) fn active_findings(
     findings
 }
 
-pub(super) fn healthy_verdict(now: OffsetDateTime, run: &FlowRunRecord) -> String {
+/// Who took a Pending run and when: a worker (or `serve`) proposes Pending when it picks the
+/// run up, and records `infrastructure_pid` once the infrastructure is submitted.
+fn pickup(now: OffsetDateTime, run: &FlowRunRecord) -> String {
+    let since = run.state.as_ref().and_then(|s| s.timestamp.as_deref());
+    let when = match (format::optional_timestamp(since), minutes_since(now, since)) {
+        (Some(at), Some(minutes)) => format!(" since {at} ({minutes} min ago)"),
+        _ => String::new(),
+    };
+    let taker = match (&run.work_pool_name, &run.deployment_id) {
+        (Some(pool), _) => format!("a worker of work pool '{pool}' picked the run up"),
+        (None, Some(_)) => "the process serving its deployment picked the run up".to_owned(),
+        (None, None) => "the run was created Pending by the process that runs it".to_owned(),
+    };
+    let infrastructure = match run.infrastructure_pid.as_deref().filter(|p| !p.is_empty()) {
+        Some(pid) => format!("submitted it to infrastructure {pid}, which has not reported Running"),
+        None => {
+            "no infrastructure is recorded for it yet (infrastructure_pid unset: submission has not finished or failed)"
+                .to_owned()
+        }
+    };
+    format!("Pending{when}: {taker}; {infrastructure}")
+}
+
+pub(super) fn healthy_verdict(now: OffsetDateTime, run: &FlowRunRecord, running_tasks: usize) -> String {
     let state = run.state_name.as_deref().unwrap_or("unknown");
     match run.state_type.as_deref() {
         Some("COMPLETED") => format!("The run completed (state {state}); nothing to fix."),
@@ -289,7 +403,9 @@ pub(super) fn healthy_verdict(now: OffsetDateTime, run: &FlowRunRecord) -> Strin
         Some("RUNNING") => {
             let minutes =
                 minutes_since(now, run.start_time.as_deref()).map_or_else(String::new, |m| format!(" for {m} min"));
-            format!("Running{minutes}; no blocking cause found.")
+            let tasks =
+                if running_tasks > 0 { format!("; {running_tasks} task run(s) running") } else { String::new() };
+            format!("Running{minutes}{tasks}; no blocking cause found.")
         }
         _ => format!("State {state}; no cause found."),
     }

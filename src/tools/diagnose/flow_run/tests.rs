@@ -277,9 +277,11 @@ fn worst_case_pending_run_stays_within_twelve_requests() {
     let (result, requests) = diagnose(&fake);
     assert_eq!(requests, 12);
     let kinds: Vec<&str> = result["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["tag_concurrency_saturated", "work_pool_without_workers"]);
+    assert_eq!(kinds, ["tag_concurrency_saturated", "work_pool_without_workers", "stuck_pending"]);
     // The worker that took a Pending run is gone: that holds the run too.
     assert_eq!(result["findings"][1]["severity"], "cause");
+    // Who took the run is context once a cause is known.
+    assert_eq!(result["findings"][2]["severity"], "info");
 }
 
 #[test]
@@ -288,10 +290,80 @@ fn pending_run_with_ready_infrastructure_is_stuck_pending() {
         "state": {"type": "PENDING", "name": "Pending", "timestamp": "2026-11-27T11:20:00Z"}}));
     let (result, requests) = diagnose(&server(pending));
     assert_eq!((&top(&result)["kind"], &top(&result)["severity"]), (&json!("stuck_pending"), &json!("warning")));
-    assert!(top(&result)["evidence"].as_str().unwrap().starts_with("Pending for 40 min"), "{result}");
+    assert_eq!(
+        top(&result)["evidence"],
+        "Pending since 2026-11-27T11:20:00+00:00 (40 min ago): a worker of work pool 'pool-a' picked the run up; \
+         no infrastructure is recorded for it yet (infrastructure_pid unset: submission has not finished or failed)"
+    );
     assert!(result["verdict"].as_str().unwrap().starts_with("No blocking cause found; warning stuck_pending"));
     assert_eq!(result["work_pool"]["workers_online"], 1);
     assert_eq!(requests, 11);
+}
+
+#[test]
+fn pending_run_submitted_to_infrastructure_or_created_pending() {
+    let submitted = late(json!({"state_type": "PENDING", "state_name": "Pending", "infrastructure_pid": "host:4242",
+        "state": {"type": "PENDING", "name": "Pending", "timestamp": "2026-11-27T11:55:00Z"}}));
+    let (result, _) = diagnose(&server(submitted));
+    assert_eq!(
+        top(&result)["evidence"],
+        "Pending since 2026-11-27T11:55:00+00:00 (5 min ago): a worker of work pool 'pool-a' picked the run up; \
+         submitted it to infrastructure host:4242, which has not reported Running"
+    );
+    let direct = run("PENDING", "Pending", json!({"state": {"type": "PENDING", "timestamp": "2026-11-27T11:58:00Z"}}));
+    let (result, requests) = diagnose(&server(direct));
+    assert!(
+        top(&result)["evidence"].as_str().unwrap().contains("(2 min ago): the run was created Pending by the process"),
+        "{result}"
+    );
+    // No pool to read: run, states, flow, tasks, logs and the two limit lists.
+    assert_eq!(requests, 7);
+}
+
+#[test]
+fn running_run_names_its_running_tasks_and_the_limits_they_fill() {
+    const OWN: &str = "44444444-0000-4000-8000-000000000003";
+    let running = run("RUNNING", "Running", json!({"start_time": "2026-11-27T11:50:00Z", "run_count": 1}));
+    let fake = server(running)
+        .on(
+            "POST",
+            "/api/concurrency_limits/filter",
+            200,
+            json!([{"id": "tl", "tag": "serial", "concurrency_limit": 2, "active_slots": [OWN, HOLDER]},
+                   {"id": "room", "tag": "db", "concurrency_limit": 5, "active_slots": [OWN]}]),
+        )
+        .answering("POST", "/api/task_runs/filter", |body| {
+            if body["task_runs"]["id"].is_object() {
+                assert_eq!(body["task_runs"]["id"]["any_"], json!([OWN, HOLDER]));
+                let mut holder = task(HOLDER, "load", "RUNNING", "Running", json!(["serial"]), None);
+                holder["flow_run_id"] = json!("other-run");
+                return (200, json!([holder]));
+            }
+            let mut own = task(OWN, "extract", "RUNNING", "Running", json!(["serial", "db"]), None);
+            own["start_time"] = json!("2026-11-27T11:52:00Z");
+            (200, json!([own, task(WAITER, "report", "COMPLETED", "Completed", json!([]), None)]))
+        });
+    let (result, requests) = diagnose(&fake);
+    let kinds: Vec<&str> = result["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["task_runs_running", "tag_concurrency_at_limit"]);
+    assert_eq!(
+        result["findings"][0]["evidence"],
+        json!(format!(
+            "1 task run(s) running: extract ({OWN}) since 2026-11-27T11:52:00+00:00 (8 min), tags serial, db"
+        ))
+    );
+    let limit = &result["findings"][1];
+    assert_eq!(limit["object"], json!({"type": "concurrency_limit", "id": "tl", "name": "tag:serial"}));
+    assert_eq!(
+        limit["evidence"],
+        json!(format!(
+            "tag 'serial' limit 2, 2 active slot(s): 1 held by this run (extract ({OWN})), 1 held by other runs' \
+             task run load ({HOLDER}) of flow run other-run; further task runs tagged 'serial' wait until a slot frees"
+        ))
+    );
+    assert_eq!(result["verdict"], "Running for 10 min; 1 task run(s) running; no blocking cause found.");
+    // Run, states, flow, tasks, logs, both limit lists, then the holders in one read.
+    assert_eq!(requests, 8);
 }
 
 #[test]
