@@ -7,6 +7,7 @@ mod error;
 pub mod flow_names;
 pub mod limits;
 pub mod paging;
+pub mod pools;
 pub mod records;
 
 use futures::lock::Mutex;
