@@ -34,8 +34,8 @@ pub const SCOPE_READ: &str = "prefect:read";
 pub const SCOPE_WRITE: &str = "prefect:write";
 pub const SCOPES: [&str; 2] = [SCOPE_READ, SCOPE_WRITE];
 
-pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
-pub const AUTHORIZATION_SERVER_PATH: &str = "/.well-known/oauth-authorization-server";
+const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
+const AUTHORIZATION_SERVER_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const AUTHORIZE_PATH: &str = "/authorize";
 pub const TOKEN_PATH: &str = "/token";
 pub const REGISTER_PATH: &str = "/register";
@@ -58,7 +58,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         format!("{}{MCP_PATH}", self.issuer)
     }
 
-    pub fn resource_metadata_url(&self) -> String {
+    fn resource_metadata_url(&self) -> String {
         format!("{}{PROTECTED_RESOURCE_PATH}{MCP_PATH}", self.issuer)
     }
 }
