@@ -40,7 +40,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "tests" / "integration" / "support"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from harness import QUIET, Worker, free_port  # noqa: E402

@@ -46,7 +46,7 @@ impl fmt::Debug for AccessTokens {
 /// over every byte of `presented` (which the caller already knows), pairing it with the
 /// expected bytes cyclically, so neither the position of the first difference nor the
 /// expected length shows in the timing.
-pub fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
+fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
     if expected.is_empty() {
         return presented.is_empty();
     }

@@ -7,15 +7,15 @@ use url::Url;
 use crate::auth_tokens::AccessTokens;
 
 /// Upstream requests that take longer than this fail with a timeout error.
-pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 15_000;
+const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 15_000;
 /// The window of the rate-limit binding, when `RATE_LIMIT_PERIOD_SECONDS` does not say.
-pub const DEFAULT_RATE_LIMIT_PERIOD_S: u32 = 60;
+const DEFAULT_RATE_LIMIT_PERIOD_S: u32 = 60;
 /// OAuth access tokens expire after this long unless `OAUTH_ACCESS_TOKEN_TTL_SECONDS` says.
-pub const DEFAULT_OAUTH_ACCESS_TOKEN_TTL_S: u64 = 3600;
+const DEFAULT_OAUTH_ACCESS_TOKEN_TTL_S: u64 = 3600;
 /// The longest an authorization code lives (also the default).
-pub const MAX_OAUTH_CODE_TTL_S: u64 = 60;
+const MAX_OAUTH_CODE_TTL_S: u64 = 60;
 /// Prefect's public docs MCP server, behind the `docs_*` tools.
-pub const DEFAULT_DOCS_MCP_URL: &str = "https://prefect-docs.fastmcp.app/mcp";
+const DEFAULT_DOCS_MCP_URL: &str = "https://prefect-docs.fastmcp.app/mcp";
 
 /// Everything the endpoint needs to know about its deployment.
 #[derive(Debug, Clone, Default)]

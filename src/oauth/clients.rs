@@ -41,7 +41,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn is_public(&self) -> bool {
+    fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == "none"
     }
 

@@ -18,7 +18,7 @@ use crate::upstream::Fetch;
 
 /// A grant's refresh token (and so the grant) lives this long without use; every refresh
 /// starts the period again.
-pub const REFRESH_TTL_S: u64 = 30 * 24 * 3600;
+const REFRESH_TTL_S: u64 = 30 * 24 * 3600;
 
 /// Whose Prefect access a grant carries.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -100,7 +100,7 @@ const UNKNOWN_REFRESH_TOKEN: &str = "the refresh token is unknown, expired or re
 
 /// How many replaced refresh tokens a grant remembers. A refresh token is replaced at each
 /// refresh, so this covers a stolen token for that many refreshes of the legitimate client.
-pub const REPLACED_REFRESH_TOKENS_KEPT: usize = 20;
+const REPLACED_REFRESH_TOKENS_KEPT: usize = 20;
 
 /// What `/token` sends back.
 #[derive(Debug, Serialize)]
@@ -159,7 +159,7 @@ async fn save_grant<S: Store>(store: &S, id: &str, grant: &Grant, ttl_s: u64) ->
 
 /// Deletes a grant and its newest access token: every code, token and refresh token of it
 /// stops working.
-pub async fn revoke_grant<S: Store>(store: &S, id: &str, grant: &Grant) -> Result<(), StoreError> {
+async fn revoke_grant<S: Store>(store: &S, id: &str, grant: &Grant) -> Result<(), StoreError> {
     if let Some(hash) = &grant.access_hash {
         store.delete(&token_key(hash)).await?;
     }

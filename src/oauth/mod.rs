@@ -55,7 +55,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         format!("{}{MCP_PATH}", self.issuer)
     }
 
-    pub fn resource_metadata_url(&self) -> String {
+    fn resource_metadata_url(&self) -> String {
         format!("{}{PROTECTED_RESOURCE_PATH}{MCP_PATH}", self.issuer)
     }
 }

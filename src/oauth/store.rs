@@ -12,7 +12,7 @@ use std::future::Future;
 
 /// Workers KV refuses an expiration TTL below 60 seconds; shorter lifetimes are enforced by
 /// the expiry times stored in the records themselves.
-pub const MIN_TTL_S: u64 = 60;
+const MIN_TTL_S: u64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);

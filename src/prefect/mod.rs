@@ -7,6 +7,7 @@ mod error;
 pub mod flow_names;
 pub mod limits;
 pub mod paging;
+pub mod pools;
 pub mod records;
 
 use futures::lock::Mutex;
@@ -23,7 +24,7 @@ use crate::upstream::{Fetch, FetchError, UpstreamResponse};
 use csrf::{CsrfToken, TokenKey};
 
 /// The REST API version this server speaks, sent like the Prefect client does.
-pub const API_VERSION: &str = "0.8.4";
+const API_VERSION: &str = "0.8.4";
 const USER_AGENT: &str = concat!("prefect-mcp-worker/", env!("CARGO_PKG_VERSION"));
 
 /// One client per tool call, holding the credentials of that request.

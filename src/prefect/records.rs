@@ -139,6 +139,39 @@ pub struct FlowRunRecord {
     pub parameters: Option<Box<RawValue>>,
 }
 
+/// A task run: one call of a task inside a flow run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskRunRecord {
+    pub id: String,
+    pub name: Option<String>,
+    pub task_key: Option<String>,
+    pub flow_run_id: Option<String>,
+    pub state_type: Option<String>,
+    pub state_name: Option<String>,
+    #[serde(default)]
+    pub state: Option<StateRecord>,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    pub cache_expiration: Option<String>,
+    pub cache_key: Option<String>,
+    /// How many times the task has started; null or absent reads as never.
+    #[serde(default)]
+    pub run_count: Option<i64>,
+    #[serde(default)]
+    pub empirical_policy: Option<RetryPolicyRecord>,
+}
+
+/// A task run's retry settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetryPolicyRecord {
+    /// The task's configured number of retries.
+    pub retries: Option<i64>,
+}
+
 /// A deployment: a flow made runnable.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeploymentRecord {

@@ -18,7 +18,7 @@ use crate::tools::toolsets::Selection;
 use crate::tools::{self, ToolContext};
 use crate::upstream::Fetch;
 
-pub const SERVER_NAME: &str = "Prefect MCP Server";
+const SERVER_NAME: &str = "Prefect MCP Server";
 const SERVER_INFO_META_KEY: &str = "io.modelcontextprotocol/serverInfo";
 /// How long 2026-07-28 clients may reuse a `tools/list` or discover answer. The list
 /// depends on the caller's credentials, so it is private to them.
@@ -47,7 +47,7 @@ impl Reply {
     }
 }
 
-pub fn server_info() -> Implementation {
+fn server_info() -> Implementation {
     Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"))
 }
 

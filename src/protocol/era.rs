@@ -12,9 +12,9 @@ use http::{HeaderMap, StatusCode};
 use rmcp::model::{ErrorData, ProtocolVersion, RequestMetaObject};
 use serde_json::Value;
 
-pub const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
-pub const HEADER_METHOD: &str = "mcp-method";
-pub const HEADER_NAME: &str = "mcp-name";
+const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
+const HEADER_METHOD: &str = "mcp-method";
+const HEADER_NAME: &str = "mcp-name";
 
 /// Versions served, oldest first. The handshake versions come first; the newest has none.
 pub const SUPPORTED_VERSIONS: [ProtocolVersion; 5] = [
@@ -61,7 +61,7 @@ pub fn is_supported(version: &ProtocolVersion) -> bool {
 
 /// The version `initialize` answers with: the client's when it has a handshake and is
 /// supported, else the newest handshake version.
-pub fn negotiate(requested: &ProtocolVersion) -> ProtocolVersion {
+fn negotiate(requested: &ProtocolVersion) -> ProtocolVersion {
     if requested.has_initialize() && is_supported(requested) {
         requested.clone()
     } else {

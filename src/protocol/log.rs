@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::Response;
 
 /// Response header carrying the request id, the same as in the log line.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// What the endpoint learned while answering, attached to the response
 /// (`Response::extensions`) for the log line.

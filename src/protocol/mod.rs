@@ -24,7 +24,7 @@ use crate::upstream::Fetch;
 pub const MCP_PATH: &str = "/mcp";
 /// `/mcp/x/runs,events` is `/mcp` with `X-MCP-Toolsets: runs,events`, for clients that
 /// cannot set headers.
-pub const TOOLSETS_PATH_PREFIX: &str = "/mcp/x/";
+const TOOLSETS_PATH_PREFIX: &str = "/mcp/x/";
 /// Larger bodies are refused with 413; real MCP requests are a few kilobytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Response header reporting how many Prefect requests a call made (for benchmarks).

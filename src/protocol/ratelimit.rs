@@ -17,7 +17,7 @@ pub const BINDING: &str = "MCP_RATE_LIMITER";
 /// Platform header with the caller's address (set by Cloudflare's edge).
 const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
 /// JSON-RPC error code of the 429 answer (implementation-defined server error range).
-pub const RATE_LIMITED_CODE: i32 = -32029;
+const RATE_LIMITED_CODE: i32 = -32029;
 
 /// Whom a request counts against.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -396,25 +396,6 @@ fn prompts_are_listed_and_filled_in_both_eras() {
 }
 
 #[test]
-fn toolsets_header_narrows_the_tools() {
-    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
-    let (_, _, reply) = post(&[("x-mcp-toolsets", "runs")], list.clone());
-    let names: Vec<_> = reply["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
-    assert_eq!(
-        names,
-        [json!("orientation"), json!("get_flow_runs"), json!("get_flow_run_logs"), json!("get_task_runs")]
-    );
-
-    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get_flows"}});
-    let (_, _, reply) = post(&[("x-mcp-toolsets", "runs")], call);
-    assert_eq!(reply["error"]["message"], json!("Unknown tool: 'get_flows'"));
-
-    let (status, _, reply) = post(&[("x-mcp-toolsets", "runs,nope")], list);
-    assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32602)));
-    assert!(reply["error"]["message"].as_str().unwrap().contains("unknown toolset `nope`"));
-}
-
-#[test]
 fn declared_lengths_are_compared_beyond_32_bits() {
     for over in ["262145", "4294967295", "4294967296", "99999999999", "18446744073709551616", " 300000 "] {
         assert!(declared_too_large(Some(over)), "{over}");
@@ -431,20 +412,6 @@ fn declared_lengths_are_compared_beyond_32_bits() {
 }
 
 #[test]
-fn non_text_toolsets_header_is_refused_not_ignored() {
-    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
-    let mut request = request("POST", &[("content-type", "application/json")], &list);
-    request.headers_mut().insert(toolsets_header(), HeaderValue::from_bytes(b"runs\xff").unwrap());
-    let (status, _, reply) = send_with(&settings(), &FakeUpstream::new(), request);
-    assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32602)));
-    assert!(reply["error"]["message"].as_str().unwrap().contains("X-MCP-Toolsets"), "{reply}");
-}
-
-fn toolsets_header() -> http::HeaderName {
-    http::HeaderName::from_static(crate::tools::toolsets::HEADER)
-}
-
-#[test]
 fn forged_legacy_protocol_versions_are_400_unsupported() {
     for forged in ["1999-01-01", "2025-11-26", "", "garbage"] {
         let (status, _, reply) =
@@ -454,139 +421,5 @@ fn forged_legacy_protocol_versions_are_400_unsupported() {
     }
 }
 
-fn at(path: &str, mut request: Request) -> Request {
-    *request.uri_mut() = format!("http://127.0.0.1:8787{path}").parse().unwrap();
-    request
-}
-
-fn tool_names(reply: &Value) -> Vec<String> {
-    reply["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
-}
-
-#[test]
-fn toolsets_in_the_path_select_like_the_header() {
-    let list = legacy(&[]);
-    for path in ["/mcp/x/runs", "/mcp/x/runs/", "/mcp/x/RUNS"] {
-        let (status, _, reply) = send_with(&settings(), &FakeUpstream::new(), at(path, request("POST", &list, LIST)));
-        assert_eq!(status, StatusCode::OK, "{path}");
-        assert_eq!(tool_names(&reply), ["orientation", "get_flow_runs", "get_flow_run_logs", "get_task_runs"]);
-    }
-    // Several sets, with the comma percent-encoded or not; the same sets in the header agree.
-    let by_header = legacy(&[("x-mcp-toolsets", "events,deployments")]);
-    for path in ["/mcp/x/deployments,events", "/mcp/x/deployments%2Cevents"] {
-        for headers in [&list, &by_header] {
-            let (status, _, reply) =
-                send_with(&settings(), &FakeUpstream::new(), at(path, request("POST", headers, LIST)));
-            assert_eq!(status, StatusCode::OK, "{path}");
-            assert!(tool_names(&reply).contains(&"read_events".to_owned()), "{path}");
-            assert!(!tool_names(&reply).contains(&"get_flow_runs".to_owned()), "{path}");
-        }
-    }
-    // A tool outside the path's sets is unknown.
-    let (_, _, reply) =
-        send_with(&settings(), &FakeUpstream::new(), at("/mcp/x/runs", request("POST", &list, CALL_FLOWS)));
-    assert_eq!(reply["error"]["message"], json!("Unknown tool: 'get_flows'"));
-}
-
-#[test]
-fn unknown_or_conflicting_path_toolsets_are_400() {
-    let cases = [
-        ("/mcp/x/runs,bogus", vec![], "unknown toolset `bogus` in the URL path", "available: overview"),
-        ("/mcp/x/", vec![], "no toolset named in the URL path", "available: overview"),
-        (
-            "/mcp/x/runs",
-            vec![("x-mcp-toolsets", "events")],
-            "the URL path selects toolsets `runs`",
-            "header selects `events`",
-        ),
-    ];
-    for (path, extra, starts, names) in cases {
-        let (status, _, reply) =
-            send_with(&settings(), &FakeUpstream::new(), at(path, request("POST", &legacy(&extra), LIST)));
-        assert_eq!((status, reply["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32602)), "{path}");
-        let message = reply["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with(starts) && message.contains(names), "{message}");
-    }
-    // Other paths below /mcp are not the endpoint.
-    for path in ["/mcp/runs", "/mcp/xruns", "/mcpx"] {
-        let (status, _, _) =
-            send_with(&settings(), &FakeUpstream::new(), at(path, request("POST", &legacy(&[]), LIST)));
-        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
-    }
-}
-
-#[test]
-fn gate_origin_and_host_rules_apply_on_toolset_paths() {
-    let fake = FakeUpstream::new();
-    let path = "/mcp/x/runs";
-    let (status, headers, _) = send_with(&gated(), &fake, at(path, request("POST", &legacy(&[]), LIST)));
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(headers.contains_key(header::WWW_AUTHENTICATE));
-    let token = legacy(&[("authorization", "Bearer tok-one")]);
-    let (status, _, reply) = send_with(&gated(), &fake, at(path, request("POST", &token, LIST)));
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(tool_names(&reply).len(), 4);
-
-    let (status, _, _) =
-        send_with(&settings(), &fake, at(path, request("POST", &legacy(&[("origin", "https://evil.example")]), LIST)));
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let guarded = Settings { allowed_hosts: vec!["localhost".into()], ..settings() };
-    let (status, _, _) = send_with(&guarded, &fake, at(path, request("POST", &legacy(&[]), LIST)));
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    // The gate and the host rule come before the toolsets are read.
-    let (status, _, _) = send_with(&gated(), &fake, at("/mcp/x/bogus", request("POST", &legacy(&[]), LIST)));
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(fake.requests().is_empty());
-}
-
-#[test]
-fn responses_carry_a_summary_for_the_log_line() {
-    let summary = |response: &Response| response.extensions().get::<log::Summary>().cloned().unwrap();
-    let fake = FakeUpstream::new().on("POST", "/api/flows/filter", 200, json!([]));
-    let call =
-        |body: &str| futures::executor::block_on(handle(request("POST", &legacy(&[]), body), &settings(), &fake));
-
-    let flows = summary(&call(CALL_FLOWS));
-    assert_eq!(
-        flows,
-        log::Summary {
-            rpc_method: Some("tools/call"),
-            tool: Some("get_flows".into()),
-            era: Some("2025-11-25".into()),
-            upstream_requests: 1,
-            auth: Some("none"),
-            ..Default::default()
-        }
-    );
-    let with_token = legacy(&[("authorization", "Bearer tok-one")]);
-    let gated_call = futures::executor::block_on(handle(request("POST", &with_token, CALL_FLOWS), &gated(), &fake));
-    assert_eq!(summary(&gated_call).auth, Some("static"));
-    let bad_args =
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_flows","arguments":{"limit":"x"}}}"#;
-    assert!(summary(&call(bad_args)).tool_error);
-    // Unknown tools and methods: the caller's text is not kept.
-    let unknown = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"pnu_secret"}}"#;
-    let s = summary(&call(unknown));
-    assert_eq!((s.tool, s.error_code, s.rpc_method), (None, Some(-32602), Some("tools/call")));
-    let s = summary(&call(r#"{"jsonrpc":"2.0","id":1,"method":"pnu_secret"}"#));
-    assert_eq!((s.rpc_method, s.error_code), (Some("other"), Some(-32601)));
-    // HTTP-level refusals carry their JSON-RPC code.
-    let s = summary(&call("{not json"));
-    assert_eq!((s.rpc_method, s.error_code), (None, Some(-32700)));
-    let (modern_headers, modern_body) = (
-        [("content-type", "application/json"), ("mcp-protocol-version", MODERN), ("mcp-method", "tools/list")],
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": modern_params(json!({}))}).to_string(),
-    );
-    let modern =
-        futures::executor::block_on(handle(request("POST", &modern_headers, &modern_body), &settings(), &fake));
-    assert_eq!(summary(&modern).era.as_deref(), Some(MODERN));
-}
-
-#[test]
-fn routes_have_fixed_log_labels() {
-    for (path, label) in
-        [("/", "root"), ("/mcp", "mcp"), ("/mcp/", "mcp"), ("/mcp/x/runs", "mcp_toolsets"), ("/mcp/secret", "other")]
-    {
-        assert_eq!(route_name(path), label, "{path}");
-    }
-}
+mod log_summary;
+mod toolsets;

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 /// About 15k tokens of JSON.
-pub const MAX_RESULT_BYTES: usize = 60_000;
+const MAX_RESULT_BYTES: usize = 60_000;
 /// Room for the note added when a list is cut.
 const NOTE_ROOM: usize = 400;
 

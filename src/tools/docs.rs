@@ -24,7 +24,7 @@ use super::{AnyObject, ToolContext};
 use crate::upstream::{Fetch, FetchError, UpstreamResponse};
 
 /// Budget for the whole exchange with the docs server, handshake included.
-pub const DOCS_TIMEOUT_MS: u32 = 5_000;
+const DOCS_TIMEOUT_MS: u32 = 5_000;
 /// What we offer in `initialize` when the docs server wants a session.
 const HANDSHAKE_VERSION: &str = "2025-11-25";
 

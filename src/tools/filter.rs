@@ -85,7 +85,7 @@ pub const WORK_POOL_FILTER: Rule = Rule::Fields(&[
 ]);
 
 /// Most ids a filter may name for a detail query.
-pub const DETAIL_MAX_IDS: usize = 5;
+const DETAIL_MAX_IDS: usize = 5;
 
 /// The detail-mode rule shared by the list tools: `filter.id.any_` is a list of 1 to
 /// [`DETAIL_MAX_IDS`] elements (other keys do not matter).

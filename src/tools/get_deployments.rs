@@ -10,13 +10,14 @@ use serde_json::{Map, Value, json};
 
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::pools::{WorkPool, fetch_all_extras};
+use super::pools::WorkPool;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format, unique};
 use crate::prefect::flow_names::FlowNames;
 use crate::prefect::limits::{self, TagLimitRecord};
 use crate::prefect::paging::{Listing, SERVER_PAGE_MAX};
+use crate::prefect::pools;
 use crate::prefect::records::{DeploymentRecord, FlowRunRecord, PoolRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
@@ -281,9 +282,9 @@ async fn read_pools<F: Fetch>(
         return HashMap::new();
     }
     let body = json!({"work_pools": {"name": {"any_": names}}, "limit": names.len(), "offset": 0});
-    let (records, extras) = futures::join!(
+    let (records, contents) = futures::join!(
         prefect.post::<Vec<PoolRecord>, _>("work_pools/filter", &body),
-        fetch_all_extras(prefect, names)
+        pools::contents_of_each(prefect, names)
     );
     let mut records: HashMap<String, PoolRecord> = match records {
         Ok(records) => records.into_iter().map(|r| (r.name.clone(), r)).collect(),
@@ -291,11 +292,11 @@ async fn read_pools<F: Fetch>(
     };
     names
         .iter()
-        .zip(extras)
-        .map(|(name, extras)| {
-            let pool = match (records.remove(*name), extras) {
+        .zip(contents)
+        .map(|(name, contents)| {
+            let pool = match (records.remove(*name), contents) {
                 (None, _) => Err("the work pool does not exist".to_owned()),
-                (Some(record), Ok(extras)) => Ok(WorkPool::detailed(record, extras)),
+                (Some(record), Ok(contents)) => Ok(WorkPool::detailed(record, contents)),
                 (Some(_), Err(e)) => Err(e.to_string()),
             };
             ((*name).to_owned(), pool)

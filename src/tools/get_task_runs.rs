@@ -11,7 +11,7 @@ use super::runs::duration;
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter, format};
 use crate::prefect::paging::Listing;
-use crate::prefect::records::StateRecord;
+use crate::prefect::records::TaskRunRecord;
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "List task runs (the individual task executions inside flow runs), latest \
@@ -77,35 +77,6 @@ pub struct TaskRunDetail {
     pub retry_count: i64,
     /// The task's configured number of retries.
     pub max_retries: Option<i64>,
-}
-
-/// The fields of Prefect's `TaskRun` that the details use.
-#[derive(Debug, Deserialize)]
-struct TaskRunRecord {
-    id: String,
-    name: Option<String>,
-    task_key: Option<String>,
-    flow_run_id: Option<String>,
-    state_type: Option<String>,
-    state_name: Option<String>,
-    #[serde(default)]
-    state: Option<StateRecord>,
-    created: Option<String>,
-    updated: Option<String>,
-    start_time: Option<String>,
-    end_time: Option<String>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-    cache_expiration: Option<String>,
-    cache_key: Option<String>,
-    run_count: Option<i64>,
-    #[serde(default)]
-    empirical_policy: Option<RetryPolicy>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RetryPolicy {
-    retries: Option<i64>,
 }
 
 const LISTING: Listing = Listing { path: "task_runs/filter", key: "task_runs", sort: Some("EXPECTED_START_TIME_DESC") };

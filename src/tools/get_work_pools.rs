@@ -7,11 +7,12 @@ use serde_json::json;
 
 use super::ToolError;
 use super::args::{Filter, Limit, WorkspaceId};
-use super::pools::{WorkPool, fetch_all_extras};
+use super::pools::WorkPool;
 use super::registry::{Availability, ToolInfo, ToolTypes};
 use super::toolsets::Toolset;
 use super::{Envelope, ToolContext, filter};
 use crate::prefect::paging::Listing;
+use crate::prefect::pools;
 use crate::prefect::records::PoolRecord;
 use crate::upstream::Fetch;
 
@@ -75,12 +76,12 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
         LISTING.first_page(&prefect, filter, params.limit.get() as usize).await?;
     let work_pools = if detail {
         let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
-        let extras = fetch_all_extras(&prefect, &names).await;
+        let contents = pools::contents_of_each(&prefect, &names).await;
         records
             .iter()
             .cloned()
-            .zip(extras)
-            .map(|(record, extras)| extras.map(|extras| WorkPool::detailed(record, extras)))
+            .zip(contents)
+            .map(|(record, contents)| contents.map(|contents| WorkPool::detailed(record, contents)))
             .collect::<Result<Vec<_>, _>>()?
     } else {
         records.into_iter().map(WorkPool::compact).collect()

@@ -138,7 +138,7 @@ fn hostile_pool_names_stay_one_segment_or_are_refused() {
         let fake = hostile_upstream(hostile);
         let ctx = context(&fake, "http://127.0.0.1:4200/api");
         let prefect = futures::executor::block_on(ctx.prefect(None)).expect("credentials");
-        let _ = futures::executor::block_on(pools::fetch_extras(&prefect, hostile));
+        let _ = futures::executor::block_on(crate::prefect::pools::contents(&prefect, hostile));
         for request in fake.requests() {
             assert!(expected(request.method().as_str(), request.uri().path(), "/api/"), "{}", request.uri());
         }

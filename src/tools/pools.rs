@@ -1,13 +1,14 @@
 //! Work-pool shapes shared by `get_work_pools` and the detail mode of `get_deployments`:
-//! the compact pool, and the detail that adds its queues, ONLINE workers and hints.
+//! the compact pool, and the detail that adds its queues, ONLINE workers and hints (read by
+//! [`crate::prefect::pools`]).
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::prefect::records::{PoolRecord, WorkerRecord};
-use crate::prefect::{PrefectClient, PrefectError};
-use crate::upstream::Fetch;
+use crate::prefect::pools::PoolContents;
+/// Kept here for the diagnose tools, which name pools in their read paths.
+pub use crate::prefect::pools::path_segment;
+use crate::prefect::records::{PoolRecord, QueueRecord};
 
 /// A work pool; the detail fields are present only in detail results.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -37,7 +38,7 @@ pub struct PoolDetail {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct WorkQueueInfo {
     pub id: String,
     pub name: String,
@@ -46,36 +47,16 @@ pub struct WorkQueueInfo {
     pub is_paused: bool,
 }
 
-/// What the detail adds to a pool record, read from the pool's queue and worker lists.
-#[derive(Debug)]
-pub struct PoolExtras {
-    queues: Vec<WorkQueueInfo>,
-    active_workers: usize,
-}
-
-/// Largest queue or worker page read per pool (the server's maximum page size).
-const PAGE: usize = 200;
-
-/// Reads the queues and workers of pool `name` (two concurrent requests).
-pub async fn fetch_extras<F: Fetch>(prefect: &PrefectClient<'_, F>, name: &str) -> Result<PoolExtras, PrefectError> {
-    let pool = path_segment(name);
-    let (queues_path, workers_path) =
-        (format!("work_pools/{pool}/queues/filter"), format!("work_pools/{pool}/workers/filter"));
-    let body = json!({"limit": PAGE, "offset": 0});
-    let (queues, workers) = futures::try_join!(
-        prefect.post::<Vec<WorkQueueInfo>, _>(&queues_path, &body),
-        prefect.post::<Vec<WorkerRecord>, _>(&workers_path, &body),
-    )?;
-    let active_workers = workers.iter().filter(|w| w.status.as_deref() == Some("ONLINE")).count();
-    Ok(PoolExtras { queues, active_workers })
-}
-
-/// Reads the queues and workers of every pool concurrently, in the order given.
-pub async fn fetch_all_extras<F: Fetch>(
-    prefect: &PrefectClient<'_, F>,
-    names: &[&str],
-) -> Vec<Result<PoolExtras, PrefectError>> {
-    futures::future::join_all(names.iter().map(|name| fetch_extras(prefect, name))).await
+impl From<QueueRecord> for WorkQueueInfo {
+    fn from(queue: QueueRecord) -> Self {
+        WorkQueueInfo {
+            id: queue.id,
+            name: queue.name,
+            concurrency_limit: queue.concurrency_limit,
+            priority: queue.priority,
+            is_paused: queue.is_paused,
+        }
+    }
 }
 
 impl WorkPool {
@@ -91,13 +72,14 @@ impl WorkPool {
         }
     }
 
-    pub fn detailed(record: PoolRecord, extras: PoolExtras) -> Self {
+    pub fn detailed(record: PoolRecord, contents: PoolContents) -> Self {
         let description = record.description.clone();
-        let diagnostic_hints = queue_hints(&extras.queues, extras.active_workers);
+        let queues: Vec<WorkQueueInfo> = contents.queues.into_iter().map(WorkQueueInfo::from).collect();
+        let diagnostic_hints = queue_hints(&queues, contents.active_workers);
         let detail = PoolDetail {
-            work_queue_count: extras.queues.len(),
-            work_queues: extras.queues,
-            active_workers: extras.active_workers,
+            work_queue_count: queues.len(),
+            work_queues: queues,
+            active_workers: contents.active_workers,
             diagnostic_hints,
             description,
         };
@@ -129,20 +111,6 @@ fn queue_hints(queues: &[WorkQueueInfo], active_workers: usize) -> Vec<String> {
         }
     }
     hints
-}
-
-/// Percent-encodes a name for use as one URL path segment (pool names may contain `/`,
-/// `?`, `#`, spaces or non-ASCII).
-pub fn path_segment(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -178,11 +146,5 @@ mod tests {
               health before attributing late runs to queue concurrency."]
         );
         assert!(queue_hints(&[queue("default", None, false)], 0).is_empty());
-    }
-
-    #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(path_segment("process-pool_1.x~"), "process-pool_1.x~");
-        assert_eq!(path_segment("a b/c?d#é"), "a%20b%2Fc%3Fd%23%C3%A9");
     }
 }

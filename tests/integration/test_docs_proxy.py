@@ -15,7 +15,7 @@ import pytest
 from harness import LOGS, Worker, free_port, post_json
 from mcp_client import call_tool, error_text, list_tool_names
 
-HERE = Path(__file__).resolve().parent
+SUPPORT = Path(__file__).resolve().parent / "support"
 DOCS_TOOLS = ["docs_search_prefect", "docs_get_release_notes"]
 
 
@@ -36,7 +36,7 @@ def docs_worker():
     port = free_port()
     LOGS.mkdir(parents=True, exist_ok=True)
     with open(LOGS / "fake-docs.log", "w") as log:
-        server = subprocess.Popen([sys.executable, str(HERE / "fake_docs_server.py"), str(port)], stdout=log,
+        server = subprocess.Popen([sys.executable, str(SUPPORT / "fake_docs_server.py"), str(port)], stdout=log,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     worker = None
     try:

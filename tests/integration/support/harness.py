@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 WORK = ROOT / ".work"
 LOGS = WORK / "logs"
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
@@ -72,7 +72,7 @@ def local_config(name: str, extra: str) -> Path:
     assert str(ROOT) in text, "wrangler.local.toml no longer sets main = \"build/index.js\""
     path = WORK / f"wrangler.{name}.toml"
     WORK.mkdir(exist_ok=True)
-    path.write_text(f"{text}\n# Added by tests/integration/harness.py for the `{name}` Worker.\n{extra}")
+    path.write_text(f"{text}\n# Added by tests/integration/support/harness.py for the `{name}` Worker.\n{extra}")
     return path
 
 
@@ -125,14 +125,14 @@ class Worker:
         return command
 
     def _miniflare_command(self, variables: dict[str, str], extra_config: str | None) -> list[str]:
-        """workerd through Miniflare's API (tests/integration/miniflare.mjs): the vars of
+        """workerd through Miniflare's API (tests/integration/support/miniflare.mjs): the vars of
         wrangler.local.toml overridden by `variables`, no bindings beyond vars. Every console
         line reaches the log (`log_level` is wrangler's)."""
         if extra_config:
             raise ValueError("extra wrangler config needs runtime='wrangler'")
         config = tomllib.loads((ROOT / "wrangler.local.toml").read_text())
         bindings = {**config.get("vars", {}), **variables}
-        command = [str(NODE22), str(ROOT / "tests" / "integration" / "miniflare.mjs"), str(self.port),
+        command = [str(NODE22), str(ROOT / "tests" / "integration" / "support" / "miniflare.mjs"), str(self.port),
                    config["compatibility_date"], json.dumps(bindings)]
         return command + [str(self.kv_dir)] if self.oauth else command
 

@@ -11,7 +11,7 @@ import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 
 const [port, compatibilityDate, bindings, oauthKvDir] = process.argv.slice(2);
-const build = fileURLToPath(new URL("../../build/", import.meta.url));
+const build = fileURLToPath(new URL("../../../build/", import.meta.url));
 const miniflare = new Miniflare({
   modulesRoot: build,
   modules: [
