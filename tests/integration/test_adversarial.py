@@ -5,7 +5,7 @@ Every answer is classified (`400 rpc -32700`, `200 tool error`, `405 text`, …)
 with the case's expected class. Across the whole suite: no 5xx from the Worker, no hang (10 s
 per request), no dropped connection, no secret in any answer, and both Workers still answer a
 valid call afterwards. The counts per category are printed at the end of the session and
-written to .work/adversarial-report.json (the README quotes them).
+written to .work/adversarial-report.json (docs/security.md quotes them).
 
 Requests that reach Prefect go to the real seeded Prefect server on loopback; nothing else
 is contacted. A few malformed-framing requests never reach the Worker: workerd's own HTTP
