@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::prefect::pools::PoolContents;
 /// Kept here for the diagnose tools, which name pools in their read paths.
-pub use crate::prefect::pools::path_segment;
 use crate::prefect::records::{PoolRecord, QueueRecord};
 
 /// A work pool; the detail fields are present only in detail results.

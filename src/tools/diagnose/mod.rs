@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::pools::path_segment;
 use super::{ToolError, format};
 use crate::prefect::limits::GlobalLimitRecord;
 use crate::prefect::paging::SERVER_PAGE_MAX;
+use crate::prefect::pools::path_segment;
 use crate::prefect::records::{DeploymentRecord, FlowRecord, PoolRecord, QueueRecord, WorkerRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
