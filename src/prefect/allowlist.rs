@@ -1,7 +1,8 @@
-//! The read-only guard: every request the client sends must match one of the method + path
-//! patterns below, the reads the tools make. Anything else (a write endpoint, a path that a
-//! hostile id or name bent out of shape, a method other than GET/POST) is refused before it
-//! reaches [`crate::upstream::Fetch`].
+//! The upstream guard: every request the client sends must match one of the method + path
+//! patterns below, the reads the tools make, or (only for a client of an action tool on a
+//! Worker with `ALLOW_WRITES=true`) the writes the actions make. Anything else (another
+//! write endpoint, a path that a hostile id or name bent out of shape, a method other than
+//! GET/POST) is refused before it reaches [`crate::upstream::Fetch`].
 //!
 //! Prefect's list endpoints are POSTs with a filter body (`…/filter`, `…/count`); they read.
 
@@ -47,6 +48,24 @@ const WORKSPACE: &[Route] = &[
     route(Method::POST, "events/filter", false),
 ];
 
+/// Under the workspace API URL, for the action tools only: the writes they make and the
+/// one read only they need (a paused run's input schema).
+const ACTIONS: &[Route] = &[
+    route(Method::POST, "deployments/*/create_flow_run", false),
+    route(Method::POST, "deployments/*/pause_deployment", false),
+    route(Method::POST, "deployments/*/resume_deployment", false),
+    route(Method::POST, "flow_runs/*/set_state", false),
+    route(Method::POST, "flow_runs/*/resume", false),
+    route(Method::GET, "flow_runs/*/input/*", false),
+];
+
+/// What an allowed request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Reads,
+    Writes,
+}
+
 /// Under the Prefect Cloud account-level root (`…/api`), for Cloud workspace URLs only.
 const ACCOUNT: &[Route] = &[
     route(Method::GET, "me", false),
@@ -56,9 +75,10 @@ const ACCOUNT: &[Route] = &[
     route(Method::GET, "accounts/*/rate-limits/usage", true),
 ];
 
-/// `Ok` when `method url` is one of the reads above, relative to `api_url`.
-pub fn check(method: &Method, url: &Url, api_url: &Url) -> Result<(), PrefectError> {
-    let refused = || PrefectError::NotReadOnly { method: method.clone(), path: url.path().to_owned() };
+/// `Ok` when `method url` is one of the reads above, relative to `api_url`, or one of the
+/// actions' requests when `actions` is set.
+pub fn check(method: &Method, url: &Url, api_url: &Url, actions: bool) -> Result<Effect, PrefectError> {
+    let refused = || PrefectError::NotAllowed { method: method.clone(), path: url.path().to_owned() };
     if url.origin() != api_url.origin() || !url.username().is_empty() || url.password().is_some() {
         return Err(refused());
     }
@@ -69,7 +89,10 @@ pub fn check(method: &Method, url: &Url, api_url: &Url) -> Result<(), PrefectErr
     };
     let cloud_root = CloudWorkspace::from_api_url(api_url).map(|cloud| cloud.root);
     if allowed_under(api_url, WORKSPACE) || cloud_root.is_some_and(|root| allowed_under(&root, ACCOUNT)) {
-        Ok(())
+        Ok(Effect::Reads)
+    } else if actions && allowed_under(api_url, ACTIONS) {
+        // The input-schema read is sent like the writes: once, never repeated.
+        Ok(Effect::Writes)
     } else {
         Err(refused())
     }
@@ -107,7 +130,11 @@ mod tests {
     const CLOUD: &str = "https://api.prefect.cloud/api/accounts/a1/workspaces/w1";
 
     fn allowed(method: Method, api: &str, url: &str) -> bool {
-        check(&method, &Url::parse(url).unwrap(), &Url::parse(api).unwrap()).is_ok()
+        check(&method, &Url::parse(url).unwrap(), &Url::parse(api).unwrap(), false).is_ok()
+    }
+
+    fn allowed_to_actions(method: Method, api: &str, url: &str) -> Option<Effect> {
+        check(&method, &Url::parse(url).unwrap(), &Url::parse(api).unwrap(), true).ok()
     }
 
     #[test]
@@ -171,5 +198,34 @@ mod tests {
         assert!(!allowed(Method::DELETE, CLOUD, "https://api.prefect.cloud/api/accounts/a1"));
         assert!(!allowed(Method::POST, CLOUD, "https://api.prefect.cloud/api/accounts/a1/workspaces/"));
         assert!(!allowed(Method::GET, CLOUD, "https://api.prefect.cloud/api/accounts/a1/api_keys"));
+    }
+
+    #[test]
+    fn the_actions_writes_are_allowed_only_to_action_clients_and_exactly() {
+        const RUN: &str = "0e6b1c8e-0000-4000-8000-000000000000";
+        for api in [OSS, CLOUD] {
+            for r in ACTIONS {
+                let url = format!("{api}/{}", r.path.replace('*', RUN));
+                assert!(!allowed(r.method.clone(), api, &url), "{} {url} without actions", r.method);
+                assert_eq!(allowed_to_actions(r.method.clone(), api, &url), Some(Effect::Writes), "{url}");
+            }
+            assert_eq!(allowed_to_actions(Method::POST, api, &format!("{api}/flows/filter")), Some(Effect::Reads));
+            for (method, path) in [
+                (Method::DELETE, format!("flow_runs/{RUN}")),
+                (Method::PATCH, format!("deployments/{RUN}")),
+                (Method::POST, "flow_runs/".to_owned()),
+                (Method::POST, format!("flow_runs/{RUN}/set_state/x")),
+                (Method::POST, "flow_runs/../set_state".to_owned()),
+                (Method::POST, format!("flow_runs/{RUN}/input")),
+                (Method::POST, format!("flow_runs/{RUN}/input/key")),
+                (Method::POST, format!("task_runs/{RUN}/set_state")),
+                (Method::POST, "deployments/a%2Fb/create_flow_run".to_owned()),
+                (Method::POST, format!("deployments/{RUN}/create_flow_run?x=1")),
+                (Method::POST, format!("deployments/{RUN}/create_flow_run/bulk")),
+                (Method::POST, format!("deployments/{RUN}/schedule")),
+            ] {
+                assert_eq!(allowed_to_actions(method.clone(), api, &format!("{api}/{path}")), None, "{method} {path}");
+            }
+        }
     }
 }

@@ -73,8 +73,8 @@ pub enum PrefectError {
         path: String,
         limit_bytes: usize,
     },
-    /// Not one of the reads this server makes; never sent.
-    NotReadOnly {
+    /// Not one of the requests this server makes (see the allowlist); never sent.
+    NotAllowed {
         method: Method,
         path: String,
     },
@@ -167,10 +167,10 @@ impl fmt::Display for PrefectError {
                  narrower filter)",
                 limit_bytes / (1024 * 1024)
             ),
-            PrefectError::NotReadOnly { method, path } => write!(
+            PrefectError::NotAllowed { method, path } => write!(
                 f,
-                "refused to send {method} {path}: this server only reads from Prefect, and that request is not one of \
-                 the read endpoints it uses (check the ids and names passed)"
+                "refused to send {method} {path}: this server only reads from Prefect (and writes only through its \
+                 action tools), and that request is not one of those it makes (check the ids and names passed)"
             ),
             PrefectError::InvalidRequest(reason) => write!(f, "could not build the Prefect request: {reason}"),
         }

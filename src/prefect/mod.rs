@@ -1,5 +1,7 @@
-//! A small, typed, read-only Prefect REST client over [`Fetch`].
+//! A small, typed Prefect REST client over [`Fetch`]: read-only, except for a client made
+//! for an action tool ([`PrefectClient::for_actions`]).
 
+mod actions;
 mod allowlist;
 mod cloud;
 mod csrf;
@@ -16,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use actions::Orchestration;
 pub use cloud::{CloudWorkspace, WorkspaceAccess, reachable_workspaces};
 pub use error::PrefectError;
 
@@ -38,6 +41,8 @@ pub struct PrefectClient<'f, F: Fetch> {
     /// default), which then cost no extra request.
     csrf: Mutex<Option<CsrfToken>>,
     csrf_key: TokenKey,
+    /// May send the action tools' writes (see [`allowlist`]).
+    actions: bool,
 }
 
 impl<'f, F: Fetch> PrefectClient<'f, F> {
@@ -50,7 +55,14 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
             timeout_ms,
             csrf: Mutex::new(csrf_key.kept()),
             csrf_key,
+            actions: false,
         }
+    }
+
+    /// This client, allowed to send the action tools' writes too.
+    pub fn for_actions(mut self) -> Self {
+        self.actions = true;
+        self
     }
 
     /// The workspace API URL, without a trailing slash.
@@ -82,6 +94,29 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         self.send(Method::POST, self.endpoint(path), Some(body)).await
     }
 
+    /// [`PrefectClient::post`] that also says whether the server created something new (201)
+    /// rather than answering with what exists already (200, e.g. an idempotent repeat).
+    pub async fn post_creating<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(T, bool), PrefectError> {
+        let (status, value) = self.exchange_json(Method::POST, self.endpoint(path), Some(body)).await?;
+        Ok((value, status == http::StatusCode::CREATED))
+    }
+
+    /// `POST {kind}/filter` for the one object whose `field` is `key`.
+    pub async fn find_one<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        field: &str,
+        key: &str,
+    ) -> Result<Option<T>, PrefectError> {
+        let body = serde_json::json!({kind: {field: {"any_": [key]}}, "limit": 1, "offset": 0});
+        let mut rows: Vec<T> = self.post(&format!("{kind}/filter"), &body).await?;
+        Ok(if rows.is_empty() { None } else { Some(rows.swap_remove(0)) })
+    }
+
     /// `GET` on an absolute URL under the same origin (Cloud account-level endpoints).
     pub async fn get_url<T: DeserializeOwned>(&self, url: Url) -> Result<T, PrefectError> {
         if url.origin() != self.api_url.origin() {
@@ -105,24 +140,36 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         url: Url,
         body: Option<&B>,
     ) -> Result<T, PrefectError> {
-        allowlist::check(&method, &url, &self.api_url)?;
+        self.exchange_json(method, url, body).await.map(|(_, value)| value)
+    }
+
+    async fn exchange_json<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<(http::StatusCode, T), PrefectError> {
+        let effect = allowlist::check(&method, &url, &self.api_url, self.actions)?;
         let body = body.map(serde_json::to_vec).transpose().map_err(|e| PrefectError::InvalidRequest(e.to_string()))?;
         // GETs never need the token, and the token request itself is a GET.
         let csrf = if method == Method::GET { None } else { self.csrf.lock().await.clone() };
-        let mut response = self.exchange(&method, &url, body.clone(), csrf.as_ref()).await?;
+        let mut response = self.exchange(&method, &url, body.clone(), csrf.as_ref(), effect).await?;
         if method != Method::GET && is_csrf_refusal(&response) {
             let token = self.fresh_csrf_token(csrf).await?;
-            response = self.exchange(&method, &url, body, Some(&token)).await?;
+            response = self.exchange(&method, &url, body, Some(&token), effect).await?;
         }
         let path = url.path();
         if !response.status().is_success() {
             return Err(PrefectError::from_status(&method, path, response));
         }
-        serde_json::from_slice(response.body()).map_err(|e| PrefectError::InvalidResponse {
+        // A write may answer 204 with no body at all.
+        let body = if response.body().is_empty() { b"null".as_slice() } else { response.body() };
+        let value = serde_json::from_slice(body).map_err(|e| PrefectError::InvalidResponse {
             method,
             path: path.to_owned(),
             reason: e.to_string(),
-        })
+        })?;
+        Ok((response.status(), value))
     }
 
     /// A token newer than `stale`: the one a concurrent request just fetched, or a new one.
@@ -145,6 +192,7 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         url: &Url,
         body: Option<Vec<u8>>,
         csrf: Option<&CsrfToken>,
+        effect: allowlist::Effect,
     ) -> Result<UpstreamResponse, PrefectError> {
         let request = || {
             let mut request = http::Request::builder()
@@ -165,10 +213,12 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
             request.body(body.clone()).map_err(|e| PrefectError::InvalidRequest(e.to_string()))
         };
         // A pooled connection that the server closed just as it was reused fails before any
-        // answer (seen under concurrent load). Every request here is a read (allowlist), so it
-        // is sent once more, as the Prefect client retries its connection errors; timeouts are not.
+        // answer (seen under concurrent load). A read is sent once more, as the Prefect client
+        // retries its connection errors; a write never is (it may have arrived), nor a timeout.
         let response = match self.fetch.fetch(request()?, self.timeout_ms).await {
-            Err(FetchError::Network(_)) => self.fetch.fetch(request()?, self.timeout_ms).await,
+            Err(FetchError::Network(_)) if effect == allowlist::Effect::Reads => {
+                self.fetch.fetch(request()?, self.timeout_ms).await
+            }
             first => first,
         };
         let path = || url.path().to_owned();

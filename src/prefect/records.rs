@@ -108,6 +108,22 @@ pub struct StateRecord {
     pub timestamp: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+    #[serde(default)]
+    pub state_details: Option<StateDetailsRecord>,
+}
+
+/// What a state adds to its type: for a Paused run, whether and what input it waits for.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StateDetailsRecord {
+    /// The keys of a paused run's input: `schema` (what it asks for), `response` (the answer).
+    #[serde(default)]
+    pub run_input_keyset: Option<std::collections::BTreeMap<String, String>>,
+    /// When a Paused run times out.
+    #[serde(default)]
+    pub pause_timeout: Option<String>,
+    /// A Paused run that gave up its infrastructure, to be rescheduled when resumed.
+    #[serde(default)]
+    pub pause_reschedule: bool,
 }
 
 /// A flow run.
