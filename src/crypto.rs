@@ -1,5 +1,6 @@
-//! The primitives of the OAuth server: random secrets, hashes, HMAC signatures and
-//! AES-256-GCM encryption (RustCrypto, randomness from `getrandom`).
+//! The primitives of the OAuth server and of the action tools' confirmation tokens: random
+//! secrets, hashes, HMAC signatures and AES-256-GCM encryption (RustCrypto, randomness from
+//! `getrandom`).
 //!
 //! A personal grant's Prefect credentials are encrypted under a random per-grant data key.
 //! That key is stored only wrapped (encrypted) under keys derived from each live code,

@@ -8,6 +8,7 @@
 pub mod auth_tokens;
 pub mod clock;
 pub mod credentials;
+pub mod crypto;
 pub mod oauth;
 pub mod prefect;
 pub mod prompts;

@@ -35,9 +35,15 @@ pub struct Settings {
     /// [`DEFAULT_DOCS_MCP_URL`]); `None` (the value `off`, or a value that is not an
     /// http(s) URL) leaves those tools out.
     pub docs_mcp_url: Option<Url>,
-    /// Bearer tokens callers must present on `/mcp` (`MCP_ACCESS_TOKENS` secret); empty
-    /// means no access gate.
+    /// Bearer tokens callers must present on `/mcp` (`MCP_ACCESS_TOKENS` and
+    /// `MCP_WRITE_TOKENS` secrets); empty means no access gate.
     pub access_tokens: AccessTokens,
+    /// `ALLOW_WRITES=true`: the action tools (run a deployment, cancel or retry a run, …)
+    /// exist, for the callers [`Settings::write_tokens`] and the write rules allow.
+    pub allow_writes: bool,
+    /// Bearer tokens whose holders may use the action tools with the Worker's Prefect
+    /// secrets (`MCP_WRITE_TOKENS` secret); they open `/mcp` like access tokens.
+    pub write_tokens: AccessTokens,
     /// `ALLOW_UNAUTHENTICATED=true`: the operator accepts that, without access tokens,
     /// anyone who can reach this Worker may use its Prefect secrets (private deployments).
     pub allow_unauthenticated: bool,
@@ -100,7 +106,9 @@ impl Settings {
                 Some(v) => Url::parse(&v).ok().filter(|u| matches!(u.scheme(), "http" | "https")),
                 None => Url::parse(DEFAULT_DOCS_MCP_URL).ok(),
             },
-            access_tokens: AccessTokens::new(list("MCP_ACCESS_TOKENS")),
+            access_tokens: AccessTokens::new([list("MCP_ACCESS_TOKENS"), list("MCP_WRITE_TOKENS")].concat()),
+            allow_writes: flag("ALLOW_WRITES"),
+            write_tokens: AccessTokens::new(list("MCP_WRITE_TOKENS")),
             allow_unauthenticated: flag("ALLOW_UNAUTHENTICATED"),
             url_policy: UrlPolicy {
                 allow_private: flag("ALLOW_PRIVATE_PREFECT_URLS"),
@@ -131,6 +139,17 @@ impl Settings {
     /// or when the operator explicitly opted out of it.
     pub fn secrets_usable(&self) -> bool {
         !self.access_tokens.is_empty() || self.allow_unauthenticated
+    }
+
+    /// The Worker's Prefect secrets, as key material: confirmation tokens are signed with
+    /// keys derived from them and the caller's credentials.
+    pub fn secret_material(&self) -> Vec<u8> {
+        [&self.secrets.api_key, &self.secrets.auth_string]
+            .into_iter()
+            .flat_map(|secret| [secret.as_deref().unwrap_or_default().as_bytes(), b"\0"])
+            .flatten()
+            .copied()
+            .collect()
     }
 }
 

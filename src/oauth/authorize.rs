@@ -17,8 +17,9 @@ use url::Url;
 use super::clients::{Client, ClientError};
 use super::grants::{Approval, Granted, PersonalCredentials};
 use super::store::{Store, exclusive};
-use super::{OAuth, SCOPE_READ, SCOPES, StoreError, crypto, field, form_fields};
+use super::{OAuth, SCOPE_READ, SCOPES, StoreError, field, form_fields};
 use crate::credentials::{self, HEADER_API_KEY, HEADER_API_URL, HEADER_AUTH_STRING};
+use crate::crypto;
 use crate::prefect::PrefectClient;
 use crate::protocol::{Request, Response};
 use crate::upstream::Fetch;
@@ -55,6 +56,8 @@ struct Modes {
     /// A personal grant also needs a team token: the operator gated the Worker with
     /// `MCP_ACCESS_TOKENS` and did not open it to personal credentials.
     personal_needs_token: bool,
+    /// The Worker allows the action tools (`ALLOW_WRITES=true`).
+    writes: bool,
 }
 
 /// What went wrong, for the page or the redirect.
@@ -75,6 +78,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
             team: tokens && has_secrets,
             personal: !has_secrets || allow_personal,
             personal_needs_token: tokens && !allow_personal,
+            writes: settings.allow_writes,
         }
     }
 
@@ -510,27 +514,35 @@ fn consent_page(
              <button type=\"submit\">Allow</button></fieldset></form>"
         );
     }
-    let write = if auth.scope.iter().any(|s| s == super::SCOPE_WRITE) {
-        "<li>It also asked for <code>prefect:write</code>; this is recorded, but this server has no tools that change \
-         anything yet.</li>"
-    } else {
-        ""
+    let asks_write = auth.scope.iter().any(|s| s == super::SCOPE_WRITE);
+    let write = match (asks_write, modes.writes) {
+        (true, true) => {
+            "<li>It also asks for <code>prefect:write</code>: it may run deployments, cancel, retry and resume flow \
+             runs, and pause and resume deployments. It must show each change as a preview first and confirm it in a \
+             second step. With your own credentials Prefect's own permissions apply; team access writes only with \
+             a write token (MCP_WRITE_TOKENS).</li>"
+        }
+        (true, false) => {
+            "<li>It also asked for <code>prefect:write</code>; this is recorded, but this server does not allow \
+             changes (its operator has not turned them on), so it cannot change anything through this server.</li>"
+        }
+        (false, _) => "<li>It cannot change anything in Prefect through this server.</li>",
     };
     let error = message.map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m))).unwrap_or_default();
     let body = format!(
-        "<h1>Allow {name} to read your Prefect workspace?</h1>{error}\
+        "<h1>Allow {name} to {verb} your Prefect workspace?</h1>{error}\
          <p><strong>{name}</strong> <span class=\"note\">(name given by the application; client id \
          <code>{id}</code>)</span> asks to use this Prefect MCP server. After you allow it, you are sent back to \
          <strong>{target}</strong>.</p>\
          <ul><li>It can read flows, flow and task runs, deployments, work pools, logs, events, automations and \
-         concurrency limits, and this server's diagnoses of them.</li>{write}\
-         <li>It cannot change anything in Prefect through this server.</li></ul>\
+         concurrency limits, and this server's diagnoses of them.</li>{write}</ul>\
          {forms}\
          <form method=\"post\" action=\"/authorize\">{hidden}\
          <button class=\"secondary\" type=\"submit\" name=\"action\" value=\"deny\">Deny</button></form>",
         name = escape(client.display_name()),
         id = escape(&client.client_id),
         target = escape(&redirect_target(&auth.redirect_uri)),
+        verb = if asks_write && modes.writes { "use and change" } else { "read" },
     );
     html_page(status, "Authorize access to Prefect", &body)
 }

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::{Host, Url};
 
-use super::crypto;
 use super::store::{Store, StoreError};
 use super::{OAuth, SCOPES, TokenError, json_response};
 use crate::credentials::check_header_url;
+use crate::crypto;
 use crate::protocol::Response;
 use crate::upstream::{Fetch, UpstreamRequest};
 

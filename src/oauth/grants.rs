@@ -10,10 +10,11 @@ use futures::future::join;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::crypto::{self, Key};
 use super::store::{Store, StoreError, exclusive, kv_ttl};
 use super::{OAuth, TokenError};
 use crate::credentials::{Authorization, Credentials, Source};
+use crate::crypto::{self, Key};
+use crate::protocol::access::GrantedAccess;
 use crate::upstream::Fetch;
 
 /// A grant's refresh token (and so the grant) lives this long without use; every refresh
@@ -395,11 +396,10 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         self.settings.access_tokens.hashes().any(|current| &current == hash)
     }
 
-    /// The Prefect credentials an access token stands for: `Some(None)` for a team grant
-    /// (the Worker secrets apply), `Some(Some(..))` for a personal grant, `None` when the
-    /// token is unknown, expired, revoked, for another audience, or its team token was
-    /// removed.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<Option<Credentials>>, StoreError> {
+    /// The grant an access token stands for, with its Prefect credentials (`None` for a team
+    /// grant: the Worker secrets apply); `None` when the token is unknown, expired, revoked,
+    /// for another audience, or its team token was removed.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<GrantedAccess>, StoreError> {
         let Some(id) = grant_id(token) else { return Ok(None) };
         let hash = crypto::sha256_hex(token);
         let token_key = token_key(&hash);
@@ -412,14 +412,23 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
         if !self.team_token_current(&grant.access) {
             return Ok(None);
         }
-        Ok(match &grant.access {
-            Access::Team { .. } => Some(None),
+        let credentials = match &grant.access {
+            Access::Team { .. } => None,
             Access::Personal { sealed_credentials, .. } => {
                 let key = record.wrapped_key.as_deref().and_then(|wrapped| crypto::unwrap(wrapped, token));
                 let opened = key.and_then(|key| crypto::open(&key, sealed_credentials, id.as_bytes()));
                 let personal = opened.and_then(|bytes| serde_json::from_slice::<PersonalCredentials>(&bytes).ok());
-                personal.and_then(|p| p.credentials()).map(Some)
+                let Some(credentials) = personal.and_then(|p| p.credentials()) else { return Ok(None) };
+                Some(credentials)
             }
-        })
+        };
+        // A team grant writes with the Worker's secrets: only when its token is a write token,
+        // so that asking for the scope cannot lift a read-only token's limits.
+        let writes = grant.scope.iter().any(|s| s == super::SCOPE_WRITE)
+            && match &grant.access {
+                Access::Team { token_hash } => self.settings.write_tokens.hashes().any(|hash| &hash == token_hash),
+                Access::Personal { .. } => true,
+            };
+        Ok(Some(GrantedAccess { id: id.to_owned(), credentials, writes }))
     }
 }

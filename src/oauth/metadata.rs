@@ -18,8 +18,8 @@ pub fn protected_resource<F: Fetch, S: Store>(oauth: &OAuth<'_, F, S>) -> Respon
             "resource": oauth.resource(),
             "authorization_servers": [oauth.issuer],
             "bearer_methods_supported": ["header"],
-            // Clients ask for the scopes listed here; no tool writes yet, so read is all they need.
-            "scopes_supported": [SCOPE_READ],
+            // Clients ask for the scopes listed here: write only where the action tools exist.
+            "scopes_supported": if oauth.settings.allow_writes { SCOPES.as_slice() } else { &[SCOPE_READ] },
             "resource_name": "Prefect MCP server",
         }),
     )

@@ -1,15 +1,14 @@
 //! The Worker as its own OAuth 2.1 authorization server for `/mcp` (on when the KV
 //! namespace `OAUTH_KV` is bound): discovery ([`metadata`]), clients by registration or
 //! metadata document ([`clients`]), the consent page ([`authorize`]), the token and
-//! revocation endpoints ([`token`]), grants and tokens ([`grants`]), storage ([`store`]) and
-//! the cryptography behind them ([`crypto`]).
+//! revocation endpoints ([`token`]), grants and tokens ([`grants`]) and storage ([`store`]);
+//! the cryptography behind them is [`crate::crypto`].
 //!
 //! The issuer is the origin the request came to, and the protected resource is that
 //! origin's `/mcp`: a grant is bound to it and useless at any other Worker.
 
 pub mod authorize;
 pub mod clients;
-pub mod crypto;
 pub mod grants;
 pub mod metadata;
 pub mod store;
@@ -119,7 +118,7 @@ impl<F: Fetch, S: Store> OAuth<'_, F, S> {
             Ok(Some(token)) if self.settings.access_tokens.contains(token) => OAuthOutcome::Static,
             // A store failure answers 401 too: the client re-authorizes rather than proceeding.
             Ok(Some(token)) => match self.authenticate(token).await {
-                Ok(Some(credentials)) => OAuthOutcome::Granted(credentials),
+                Ok(Some(grant)) => OAuthOutcome::Granted(grant),
                 _ => OAuthOutcome::Rejected,
             },
         }

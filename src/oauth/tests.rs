@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::store::MemoryStore;
 use super::*;
 use crate::auth_tokens::AccessTokens;
+use crate::crypto;
 use crate::prefect::testing::FakeUpstream;
 use crate::settings::{SecretCredentials, UrlPolicy};
 

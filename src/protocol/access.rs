@@ -6,9 +6,11 @@
 
 use http::{HeaderMap, HeaderValue, header};
 
-use crate::credentials::{Credentials, HEADER_API_KEY, HEADER_API_URL, HEADER_AUTH_STRING};
-
 use crate::auth_tokens::AccessTokens;
+use crate::credentials::{CredentialError, Credentials, HEADER_API_KEY, HEADER_API_URL, HEADER_AUTH_STRING, Source};
+use crate::crypto;
+use crate::settings::Settings;
+use crate::tools::actions::{Writer, WritesDenied};
 
 /// Why a request was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,17 @@ pub fn auth_kind(headers: &HeaderMap, tokens: &AccessTokens, oauth: Option<&OAut
     }
 }
 
+/// What an OAuth access token stands for.
+#[derive(Debug, Clone)]
+pub struct GrantedAccess {
+    /// The grant's id: names the caller in audit records (not a secret).
+    pub id: String,
+    /// The grant's own Prefect credentials, or `None` for a team grant (the Worker secrets).
+    pub credentials: Option<Credentials>,
+    /// Whether the consent included `prefect:write`.
+    pub writes: bool,
+}
+
 /// What the OAuth layer found out about a `/mcp` request (only on a Worker with OAuth on).
 pub struct OAuthCheck {
     /// The protected-resource metadata URL, named in every challenge (RFC 9728 §5.1).
@@ -98,9 +111,8 @@ pub enum OAuthOutcome {
     NoBearer,
     /// One of `MCP_ACCESS_TOKENS`.
     Static,
-    /// A live OAuth access token; its grant's own Prefect credentials, or `None` for a team
-    /// grant (the Worker secrets).
-    Granted(Option<Credentials>),
+    /// A live OAuth access token, and what its grant allows.
+    Granted(GrantedAccess),
     /// A bearer token that is neither: unknown, expired, revoked or for another audience.
     Rejected,
 }
@@ -108,11 +120,11 @@ pub enum OAuthOutcome {
 impl OAuthCheck {
     /// The gate with OAuth on: static tokens and grants pass; header-credential requests are
     /// gated as without OAuth; a request that brings nothing is challenged, so that clients
-    /// start the authorization flow. `Ok` carries the grant's credentials, if any.
-    pub fn check(&self, headers: &HeaderMap, tokens: &AccessTokens) -> Result<Option<&Credentials>, Denial> {
+    /// start the authorization flow. `Ok` carries the grant, if any.
+    pub fn check(&self, headers: &HeaderMap, tokens: &AccessTokens) -> Result<Option<&GrantedAccess>, Denial> {
         match &self.outcome {
             OAuthOutcome::Static => Ok(None),
-            OAuthOutcome::Granted(credentials) => Ok(credentials.as_ref()),
+            OAuthOutcome::Granted(grant) => Ok(Some(grant)),
             OAuthOutcome::Rejected => Err(Denial::InvalidToken),
             OAuthOutcome::NoBearer => {
                 let sends_credentials =
@@ -163,6 +175,37 @@ pub(super) fn bearer_token(value: &[u8]) -> Option<&str> {
         return None; // e.g. `Bearerx …`: another scheme.
     }
     Some(rest.trim_start_matches(' '))
+}
+
+/// Whether this request may use the action tools, and as whom: only with `ALLOW_WRITES=true`,
+/// and then callers who bring their own Prefect credentials (X-Prefect-Api-* headers: Prefect
+/// itself decides what they may do), holders of an `MCP_WRITE_TOKENS` token, and OAuth
+/// grants whose consent included `prefect:write`. Their confirmation keys depend on their
+/// Prefect credentials, their own secret and the Worker's secrets.
+pub fn writer(
+    headers: &HeaderMap,
+    settings: &Settings,
+    grant: Option<&GrantedAccess>,
+    credentials: &Result<Credentials, CredentialError>,
+) -> Result<Writer, WritesDenied> {
+    if !settings.allow_writes {
+        return Err(WritesDenied::Disabled);
+    }
+    let credentials = credentials.as_ref().map_err(|_| WritesDenied::ReadOnlyCaller)?;
+    let authorization = credentials.authorization.header_value().unwrap_or_default();
+    let prefect = [credentials.api_url.as_str(), "\0", &authorization].concat();
+    let (id, own_secret) = match (credentials.source, grant) {
+        (Source::Headers, _) => (format!("headers:{}", &crypto::sha256_hex(&prefect)[..12]), String::new()),
+        (_, Some(grant)) if grant.writes => (format!("grant:{}", grant.id), grant.id.clone()),
+        (Source::Secrets, None) => match presented_bearer(headers) {
+            Ok(Some(token)) if settings.write_tokens.contains(token) => {
+                (format!("token:{}", &crypto::sha256_hex(token)[..12]), token.to_owned())
+            }
+            _ => return Err(WritesDenied::ReadOnlyCaller),
+        },
+        _ => return Err(WritesDenied::ReadOnlyCaller),
+    };
+    Ok(Writer::new(id, &[own_secret.as_bytes(), prefect.as_bytes(), &settings.secret_material()]))
 }
 
 #[cfg(test)]
@@ -246,5 +289,74 @@ mod tests {
         assert_eq!(Denial::Missing.challenge(), "Bearer realm=\"prefect-mcp\"");
         assert_eq!(Denial::InvalidToken.challenge(), "Bearer realm=\"prefect-mcp\", error=\"invalid_token\"");
         assert!(Denial::Missing.message().contains("MCP_ACCESS_TOKENS"));
+    }
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    /// Who may write, as `writer` decides it from the request and the resolved credentials.
+    fn writer_of(
+        settings: &Settings,
+        headers: &HeaderMap,
+        grant: Option<&GrantedAccess>,
+    ) -> Result<String, WritesDenied> {
+        let credentials = match grant.and_then(|g| g.credentials.clone()) {
+            Some(granted) if !headers.contains_key(HEADER_API_URL) => Ok(granted),
+            _ => crate::credentials::resolve(headers, settings),
+        };
+        writer(headers, settings, grant, &credentials).map(|w| w.id().to_owned())
+    }
+
+    #[test]
+    fn writers_are_header_callers_write_token_holders_and_write_grants() {
+        let secrets = [
+            ("PREFECT_API_URL", "http://127.0.0.1:4200/api"),
+            ("PREFECT_API_KEY", "pnu_worker"),
+            ("MCP_ACCESS_TOKENS", "read-tok"),
+            ("MCP_WRITE_TOKENS", "write-tok"),
+            ("ALLOW_PRIVATE_PREFECT_URLS", "true"),
+        ];
+        let on = settings(&[secrets.as_slice(), &[("ALLOW_WRITES", "true")]].concat());
+        let off = settings(&secrets);
+        let mut own = with_authorization(&["Bearer read-tok"]);
+        own.insert(HEADER_API_URL, HeaderValue::from_static("http://127.0.0.1:4300/api"));
+        own.insert(HEADER_API_KEY, HeaderValue::from_static("pnu_mine"));
+
+        assert!(writer_of(&on, &own, None).unwrap().starts_with("headers:"));
+        let token = writer_of(&on, &with_authorization(&["Bearer write-tok"]), None).unwrap();
+        assert_eq!(token, format!("token:{}", &crypto::sha256_hex("write-tok")[..12]));
+        assert_eq!(writer_of(&on, &with_authorization(&["Bearer read-tok"]), None), Err(WritesDenied::ReadOnlyCaller));
+        for headers in [own.clone(), with_authorization(&["Bearer write-tok"])] {
+            assert_eq!(writer_of(&off, &headers, None), Err(WritesDenied::Disabled));
+        }
+        // A write token is also an access token: it opens the gate.
+        assert!(check(&with_authorization(&["Bearer write-tok"]), &on.access_tokens).is_ok());
+
+        let grant = |writes: bool| GrantedAccess { id: "g1".into(), credentials: None, writes };
+        let bearer = with_authorization(&["Bearer oauth-token"]);
+        assert_eq!(writer_of(&on, &bearer, Some(&grant(true))), Ok("grant:g1".to_owned()));
+        assert_eq!(writer_of(&on, &bearer, Some(&grant(false))), Err(WritesDenied::ReadOnlyCaller));
+    }
+
+    #[test]
+    fn confirmation_keys_differ_between_callers_and_workers() {
+        let make = |worker_key: &str, caller: &str| {
+            let settings = settings(&[
+                ("PREFECT_API_URL", "http://127.0.0.1:4200/api"),
+                ("PREFECT_API_KEY", worker_key),
+                ("MCP_WRITE_TOKENS", "tok-a,tok-b"),
+                ("ALLOW_WRITES", "true"),
+            ]);
+            let headers = with_authorization(&[&format!("Bearer {caller}")]);
+            let credentials = crate::credentials::resolve(&headers, &settings);
+            writer(&headers, &settings, None, &credentials).unwrap()
+        };
+        let token = |w: &Writer| crate::tools::actions::confirm::issue(w, "t", "a", crate::clock::now()).0;
+        let issued = token(&make("k1", "tok-a"));
+        let now = crate::clock::now();
+        assert!(crate::tools::actions::confirm::check(&make("k1", "tok-a"), "t", "a", &issued, now).is_ok());
+        assert!(crate::tools::actions::confirm::check(&make("k1", "tok-b"), "t", "a", &issued, now).is_err());
+        assert!(crate::tools::actions::confirm::check(&make("k2", "tok-a"), "t", "a", &issued, now).is_err());
     }
 }

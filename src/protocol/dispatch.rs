@@ -9,9 +9,10 @@ use rmcp::model::{
 };
 use serde_json::{Value, json};
 
+use super::access::{self, GrantedAccess};
 use super::era::{self, Era, SUPPORTED_VERSIONS};
 use super::log::{self, Summary};
-use crate::credentials::{self, Credentials};
+use crate::credentials;
 use crate::prompts;
 use crate::settings::Settings;
 use crate::tools::toolsets::Selection;
@@ -70,10 +71,10 @@ pub async fn handle<F: Fetch>(
     toolsets: Selection,
     settings: &Settings,
     fetch: &F,
-    granted: Option<&Credentials>,
+    grant: Option<&GrantedAccess>,
 ) -> Reply {
     let rpc_method = message.get("method").and_then(Value::as_str).map(log::known_method);
-    let mut reply = handle_message(message, headers, toolsets, settings, fetch, granted).await;
+    let mut reply = handle_message(message, headers, toolsets, settings, fetch, grant).await;
     reply.summary.rpc_method = rpc_method;
     reply
 }
@@ -84,7 +85,7 @@ async fn handle_message<F: Fetch>(
     toolsets: Selection,
     settings: &Settings,
     fetch: &F,
-    granted: Option<&Credentials>,
+    grant: Option<&GrantedAccess>,
 ) -> Reply {
     if message.is_array() {
         return Reply::error(
@@ -149,10 +150,12 @@ async fn handle_message<F: Fetch>(
         Ok(era) => era,
         Err(rejection) => return Reply::error(rejection.status, Some(id), rejection.error),
     };
-    let credentials = credentials::resolve_granted(headers, settings, granted);
+    let credentials = credentials::resolve_granted(headers, settings, grant.and_then(|g| g.credentials.as_ref()));
+    let writes = access::writer(headers, settings, grant, &credentials);
     let ctx = ToolContext::new(credentials, fetch, settings.upstream_timeout_ms, crate::clock::now())
         .with_docs_url(settings.docs_mcp_url.clone())
-        .with_toolsets(toolsets);
+        .with_toolsets(toolsets)
+        .with_writes(writes);
     let outcome = answer(&era, method, params, &ctx).await;
     let mut reply = match outcome {
         Ok(result) => {
@@ -173,6 +176,7 @@ async fn handle_message<F: Fetch>(
         Era::Modern => ProtocolVersion::V_2026_07_28.to_string(),
     });
     reply.summary.upstream_requests = ctx.upstream_requests();
+    reply.summary.audit = ctx.take_audit();
     reply
 }
 

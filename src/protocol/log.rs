@@ -16,7 +16,7 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// What the endpoint learned while answering, attached to the response
 /// (`Response::extensions`) for the log line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     /// The JSON-RPC method, when it is one this server knows.
     pub rpc_method: Option<&'static str>,
@@ -32,6 +32,9 @@ pub struct Summary {
     /// How the caller was let in: `static` (an MCP_ACCESS_TOKENS token), `oauth` (an OAuth
     /// access token), `headers` (X-Prefect-Api-* credentials) or `none`.
     pub auth: Option<&'static str>,
+    /// The audit record of an action tool's attempt (who, which action, which ids, preview
+    /// or execute, outcome): built from checked ids and fixed words only.
+    pub audit: Option<Value>,
 }
 
 /// JSON-RPC methods logged by name; anything else is logged as `other`, so a caller cannot
@@ -110,6 +113,9 @@ fn line(incoming: Incoming<'_>, status: StatusCode, summary: &Summary, duration_
         entry.insert("durationMs".into(), json!(ms.round() as u64));
     }
     entry.insert("outcome".into(), json!(outcome(status, summary)));
+    if let Some(audit) = &summary.audit {
+        entry.insert("audit".into(), audit.clone());
+    }
     if let Some(code) = summary.error_code {
         entry.insert("errorCode".into(), json!(code));
     }

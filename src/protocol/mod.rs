@@ -16,7 +16,6 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use rmcp::model::ErrorData;
 use serde_json::{Value, json};
 
-use crate::credentials::Credentials;
 use crate::settings::Settings;
 use crate::tools::toolsets::{self, Selection};
 use crate::upstream::Fetch;
@@ -171,7 +170,7 @@ async fn post<F: Fetch>(
     path_toolsets: Option<&str>,
     settings: &Settings,
     fetch: &F,
-    granted: Option<&Credentials>,
+    grant: Option<&access::GrantedAccess>,
 ) -> Response {
     let (parts, body) = request.into_parts();
     if body.len() > MAX_BODY_BYTES {
@@ -197,7 +196,7 @@ async fn post<F: Fetch>(
         Ok(toolsets) => toolsets,
         Err(reason) => return rpc_error(StatusCode::BAD_REQUEST, ErrorData::invalid_params(reason, None)),
     };
-    let reply = dispatch::handle(message, &parts.headers, toolsets, settings, fetch, granted).await;
+    let reply = dispatch::handle(message, &parts.headers, toolsets, settings, fetch, grant).await;
     let mut response = match reply.body {
         None => empty(reply.status),
         Some(body) if wants_event_stream(&parts.headers) => event_stream(reply.status, &body),

@@ -37,6 +37,21 @@ impl fmt::Display for ToolError {
     }
 }
 
+impl ToolError {
+    /// The kind of failure, as a fixed word (e.g. for an audit record, which never quotes
+    /// upstream text or arguments).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ToolError::InvalidArguments(_) => "invalid_arguments",
+            ToolError::Credentials(_) => "credentials",
+            ToolError::Upstream(_) => "upstream",
+            ToolError::UnusableAnswer(_) => "unusable_answer",
+            ToolError::NotFound(_) => "not_found",
+            ToolError::NotApplicable(_) => "not_applicable",
+        }
+    }
+}
+
 impl std::error::Error for ToolError {}
 
 impl From<CredentialError> for ToolError {

@@ -6,6 +6,7 @@
 //! `null` on failure), and the text content is the same JSON. Failures set `isError`
 //! and say in `error` what went wrong and what to do about it.
 
+pub mod actions;
 pub mod args;
 pub mod budget;
 pub mod diagnose;
@@ -39,10 +40,12 @@ mod read_events;
 mod review_rate_limits;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use rmcp::model::{CallToolResult, ContentBlock};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 use url::Url;
 
@@ -61,6 +64,10 @@ pub struct ToolContext<'a, F: Fetch> {
     /// The remote docs MCP server behind the `docs_*` tools; `None` turns them off.
     docs_url: Option<Url>,
     toolsets: Selection,
+    /// Whether this request may use the action tools, and as whom.
+    writes: Result<actions::Writer, actions::WritesDenied>,
+    /// What an action attempt records for the request's log line.
+    audit: RefCell<Option<Value>>,
     pub now: OffsetDateTime,
 }
 
@@ -77,8 +84,30 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
             timeout_ms,
             docs_url: None,
             toolsets: Selection::default(),
+            writes: Err(actions::WritesDenied::Disabled),
+            audit: RefCell::new(None),
             now,
         }
+    }
+
+    /// Lets this request use the action tools as `writer`, or says why not.
+    pub fn with_writes(mut self, writes: Result<actions::Writer, actions::WritesDenied>) -> Self {
+        self.writes = writes;
+        self
+    }
+
+    /// The caller, when this request may use the action tools.
+    pub fn writer(&self) -> Result<&actions::Writer, actions::WritesDenied> {
+        self.writes.as_ref().map_err(|denied| *denied)
+    }
+
+    fn audit(&self, record: Value) {
+        *self.audit.borrow_mut() = Some(record);
+    }
+
+    /// The audit record of this request's action attempt, if it made one.
+    pub fn take_audit(&self) -> Option<Value> {
+        self.audit.borrow_mut().take()
     }
 
     /// Limits the tools of this request to the connection's chosen toolsets.

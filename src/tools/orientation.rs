@@ -9,16 +9,27 @@ use super::registry::{Availability, TOOLS, ToolInfo, ToolOutput, ToolTypes};
 use crate::upstream::Fetch;
 
 const DESCRIPTION: &str = "Start here. Explains what this Prefect server offers, which tool answers which \
-question, and its limits: every tool only reads, so changes are made with the Prefect CLI or UI. \
-Makes no Prefect request and needs no credentials.";
+question, and its limits: what this connection may change in Prefect (by default nothing: changes are then \
+made with the Prefect CLI or UI). Makes no Prefect request and needs no credentials.";
 
-const INTRODUCTION: &str = "\
+const READ_ONLY: &str = "\
 Prefect MCP server: read-only access to a Prefect workspace.
 
 Access
 - Every tool here inspects; none creates, edits, runs, pauses or deletes anything. To change Prefect \
 (deploy, trigger or cancel a run, pause a schedule, edit an automation) tell the user the matching \
-`prefect` CLI command or UI page instead.
+`prefect` CLI command or UI page instead.";
+
+const WITH_ACTIONS: &str = "\
+Prefect MCP server: access to a Prefect workspace, with a few actions.
+
+Access
+- The action tools listed below change Prefect; every other tool only reads. An action takes two calls: \
+the first changes nothing and returns a preview and a confirm_token. Show the user the preview and call \
+again with confirm set to the token only once they agree; a token works for exactly those arguments, for \
+five minutes. Anything else (deploy, edit an automation, delete) is done with the `prefect` CLI or UI.";
+
+const CREDENTIALS: &str = "\
 - Credentials come from the X-Prefect-Api-Url / X-Prefect-Api-Key / X-Prefect-Api-Auth-String headers \
 of the connection, or from the server's own configuration.
 
@@ -52,7 +63,12 @@ that are allowed, never as silently unfiltered data.
 /// configuration offer.
 fn guide<F: Fetch>(ctx: &ToolContext<'_, F>) -> String {
     let offered: Vec<&ToolInfo> = TOOLS.iter().copied().filter(|tool| tool.offered(ctx)).collect();
-    let mut lines = vec![INTRODUCTION.to_owned()];
+    let access = if offered.iter().any(|tool| matches!(tool.availability, Availability::Action { .. })) {
+        WITH_ACTIONS
+    } else {
+        READ_ONLY
+    };
+    let mut lines = vec![access.to_owned(), CREDENTIALS.to_owned()];
     lines.extend(offered.iter().filter(|tool| !tool.guide.is_empty()).map(|tool| format!("- {}", tool.guide)));
     lines.push(NOT_OFFERED.to_owned());
     let recipes: Vec<&str> = RECIPES
@@ -102,7 +118,8 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, _: Params) -> CallToolResu
 
 #[cfg(test)]
 mod tests {
-    use super::super::registry::TOOLS;
+    use super::super::actions::Writer;
+    use super::super::registry::{Availability, TOOLS};
     use super::super::testing::*;
     use super::super::toolsets::Selection;
     use crate::prefect::testing::FakeUpstream;
@@ -120,10 +137,25 @@ mod tests {
         for needle in ["read-only", "prefect` CLI", "execution_plans_publish", "Investigating", "get_dashboard shows"] {
             assert!(guide.contains(needle), "{needle}");
         }
-        for tool in TOOLS.iter().filter(|tool| tool.name != "orientation") {
+        let reads = TOOLS.iter().filter(|tool| !matches!(tool.availability, Availability::Action { .. }));
+        for tool in reads.filter(|tool| tool.name != "orientation") {
             assert!(guide.contains(&format!("- {}", tool.guide)), "{}", tool.name);
         }
+        assert!(!guide.contains("run_deployment") && !guide.contains("confirm_token"), "{guide}");
         assert!(fake.requests().is_empty());
+    }
+
+    #[test]
+    fn explains_the_two_step_actions_to_a_caller_who_may_write() {
+        let fake = FakeUpstream::new();
+        let writer = Writer::new("headers:test".into(), &[b"secret"]);
+        let ctx = context(&fake, "http://127.0.0.1:4200/api").with_writes(Ok(writer));
+        let guide = text(&run(&ctx, "orientation", json!({})));
+        assert!(guide.contains("with a few actions") && guide.contains("confirm_token"), "{guide}");
+        for tool in TOOLS.iter().filter(|tool| matches!(tool.availability, Availability::Action { .. })) {
+            assert!(guide.contains(tool.name), "{}", tool.name);
+        }
+        assert!(!guide.contains("read-only access"), "{guide}");
     }
 
     #[test]

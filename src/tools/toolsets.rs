@@ -17,11 +17,13 @@ pub enum Toolset {
     Diagnosis,
     Cloud,
     Docs,
+    /// The tools that change Prefect (listed only where writes are allowed).
+    Actions,
 }
 
 impl Toolset {
     /// In the order error messages list them.
-    const ALL: [Toolset; 8] = [
+    const ALL: [Toolset; 9] = [
         Toolset::Overview,
         Toolset::Deployments,
         Toolset::Runs,
@@ -30,6 +32,7 @@ impl Toolset {
         Toolset::Diagnosis,
         Toolset::Cloud,
         Toolset::Docs,
+        Toolset::Actions,
     ];
 
     /// The name a connection chooses it by.
@@ -43,6 +46,7 @@ impl Toolset {
             Toolset::Diagnosis => "diagnosis",
             Toolset::Cloud => "cloud",
             Toolset::Docs => "docs",
+            Toolset::Actions => "actions",
         }
     }
 }
