@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, SlotScope,
-    active_runs, clip, collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by,
-    holder_labels, minutes_since, parse_id, read_readiness, slot_holders, slug,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotScope, active_runs, clip,
+    collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels,
+    minutes_since, parse_id, read_readiness, slot_holders, slug,
 };
 use crate::prefect::limits::{TagLimitRecord, tag_limits};
-use crate::prefect::records::FlowRunRecord;
+use crate::prefect::records::{FlowRunRecord, TaskRunRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
@@ -314,7 +314,7 @@ fn findings(
     deployment: &DeploymentRecord,
     slug: &str,
     reads: &Reads,
-    holders: &[SlotHolder],
+    holders: &[TaskRunRecord],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let object = || ObjectRef::new("deployment", Some(&deployment.id), Some(slug));

@@ -15,13 +15,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{
-    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, SlotScope, clip,
-    conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels, minutes_since, named_holders,
-    parse_id, read_one, read_readiness, saturated_globals, slot_holders, slug,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotScope, clip, conclude,
+    deployment_paused, deployment_saturated, flow_name, held_by, holder_labels, minutes_since, named_holders, parse_id,
+    read_one, read_readiness, saturated_globals, slot_holders, slug,
 };
 use crate::prefect::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use crate::prefect::paging::SERVER_PAGE_MAX;
-use crate::prefect::records::{FlowRunRecord, LogRecord, StateRecord};
+use crate::prefect::records::{FlowRunRecord, LogRecord, StateRecord, TaskRunRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
@@ -146,20 +146,6 @@ pub struct ErrorLog {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct TaskRecord {
-    id: String,
-    name: Option<String>,
-    state_type: Option<String>,
-    state_name: Option<String>,
-    #[serde(default)]
-    state: Option<StateRecord>,
-    start_time: Option<String>,
-    end_time: Option<String>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-}
-
 /// Where a run is in its life, which decides what is worth reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -208,7 +194,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
 struct Reads {
     states: Vec<StateRecord>,
     flow_name: Option<String>,
-    tasks: Vec<TaskRecord>,
+    tasks: Vec<TaskRunRecord>,
     tasks_truncated: bool,
     logs: Vec<LogRecord>,
     logs_truncated: bool,
@@ -286,7 +272,7 @@ async fn read_context<F: Fetch>(
     let (states, flow, tasks, logs, deployment, readiness, tags, globals) = futures::join!(
         prefect.get::<Vec<StateRecord>>(&states_path),
         flow_name(prefect, run.flow_id.as_deref()),
-        optional(started, prefect.post::<Vec<TaskRecord>, _>("task_runs/filter", &tasks_body)),
+        optional(started, prefect.post::<Vec<TaskRunRecord>, _>("task_runs/filter", &tasks_body)),
         optional(started, prefect.post::<Vec<LogRecord>, _>("logs/filter", &logs_body)),
         async {
             match &run.deployment_id {

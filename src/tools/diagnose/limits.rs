@@ -54,19 +54,11 @@ pub fn collision_strategy(deployment: &DeploymentRecord) -> Option<&str> {
     deployment.concurrency_options.as_ref()?.collision_strategy.as_str()
 }
 
-/// A task run in a tag concurrency slot, as evidence names it.
-#[derive(Debug, Deserialize)]
-pub struct SlotHolder {
-    pub id: String,
-    pub name: Option<String>,
-    pub flow_run_id: Option<String>,
-}
-
 /// The task runs in `slots`, in one request (none for no slots).
 pub async fn slot_holders<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     slots: &[&str],
-) -> Result<Vec<SlotHolder>, PrefectError> {
+) -> Result<Vec<TaskRunRecord>, PrefectError> {
     if slots.is_empty() {
         return Ok(Vec::new());
     }
@@ -75,7 +67,7 @@ pub async fn slot_holders<F: Fetch>(
 }
 
 /// Each slot as `<task> (<id>) of flow run <run>`, or `(<id>)` when its task run was not read.
-pub fn holder_labels(slots: &[String], holders: &[SlotHolder]) -> Vec<String> {
+pub fn holder_labels(slots: &[String], holders: &[TaskRunRecord]) -> Vec<String> {
     slots
         .iter()
         .map(|id| match holders.iter().find(|h| &h.id == id) {
