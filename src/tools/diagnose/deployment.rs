@@ -276,8 +276,8 @@ async fn read_context<F: Fetch>(
         },
         prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", &recent_body),
         prefect.post::<i64, _>("flow_runs/count", &count_body),
-        prefect.post::<Vec<RunRef>, _>("flow_runs/filter", &oldest_body),
-        prefect.post::<Vec<RunRef>, _>("flow_runs/filter", &next_body),
+        prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", &oldest_body),
+        prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", &next_body),
         active_runs(prefect, SlotScope::Deployment(&deployment.id), HOLDERS),
         async {
             match &deployment.work_pool_name {
@@ -287,7 +287,7 @@ async fn read_context<F: Fetch>(
         },
         async { if tags.is_empty() { Ok(Vec::new()) } else { tag_limits(prefect).await } },
     );
-    let first = |runs: Vec<RunRef>| runs.into_iter().next().map(RunRef::formatted);
+    let first = |runs: Vec<FlowRunRecord>| runs.into_iter().next().map(RunRef::from);
     Ok(Reads {
         flow_name: flow?,
         recent: recent?,

@@ -3,7 +3,7 @@
 //! a deployment and the concurrency limits that can hold a run back.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -13,7 +13,9 @@ use super::{ToolError, format};
 use crate::prefect::limits::GlobalLimitRecord;
 use crate::prefect::paging::SERVER_PAGE_MAX;
 use crate::prefect::pools::path_segment;
-use crate::prefect::records::{DeploymentRecord, FlowRecord, PoolRecord, QueueRecord, TaskRunRecord, WorkerRecord};
+use crate::prefect::records::{
+    DeploymentRecord, FlowRecord, FlowRunRecord, PoolRecord, QueueRecord, TaskRunRecord, WorkerRecord,
+};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 

@@ -4,24 +4,31 @@
 use super::*;
 
 /// A flow run named in evidence (a slot holder, the oldest Late run, …).
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RunRef {
     pub id: String,
     pub name: Option<String>,
     pub state_name: Option<String>,
+    // The published output schema gives this field `"default": null`.
     #[serde(default)]
     pub expected_start_time: Option<String>,
+}
+
+impl From<FlowRunRecord> for RunRef {
+    fn from(run: FlowRunRecord) -> Self {
+        RunRef {
+            id: run.id,
+            name: run.name,
+            state_name: run.state_name,
+            expected_start_time: format::optional_timestamp(run.expected_start_time.as_deref()),
+        }
+    }
 }
 
 impl RunRef {
     /// `<name> (<id>)`.
     pub fn label(&self) -> String {
         format!("{} ({})", self.name.as_deref().unwrap_or("unnamed"), self.id)
-    }
-
-    pub fn formatted(mut self) -> Self {
-        self.expected_start_time = format::optional_timestamp(self.expected_start_time.as_deref());
-        self
     }
 }
 
@@ -75,8 +82,8 @@ pub async fn active_runs<F: Fetch>(
         SlotScope::Pool(name) => body["work_pools"] = json!({"name": {"any_": [name]}}),
         SlotScope::Queue(id) => body["work_pool_queues"] = json!({"id": {"any_": [id]}}),
     }
-    let runs: Vec<RunRef> = prefect.post("flow_runs/filter", &body).await?;
-    Ok(runs.into_iter().map(RunRef::formatted).collect())
+    let runs: Vec<FlowRunRecord> = prefect.post("flow_runs/filter", &body).await?;
+    Ok(runs.into_iter().map(RunRef::from).collect())
 }
 
 /// The runs a full limit's finding names: none, and no request, without a scope.
