@@ -3,10 +3,11 @@
 use http::{HeaderMap, StatusCode};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CompleteResult, CompletionInfo, DiscoverResult, EmptyResult, ErrorCode,
-    ErrorData, GetPromptRequestParams, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ProtocolVersion, ServerCapabilities,
-    ServerResult,
+    ErrorData, GetPromptRequestParams, Implementation, InitializeRequestParams, InitializeResult, JsonRpcError,
+    JsonRpcResponse, JsonRpcVersion2_0, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, ProtocolVersion, RequestId, ServerCapabilities, ServerResult,
 };
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::era::{self, Era, SUPPORTED_VERSIONS};
@@ -29,7 +30,7 @@ const LIST_TTL_MS: u64 = 300_000;
 pub struct Reply {
     pub status: StatusCode,
     /// `None` for notifications and responses (HTTP 202, empty body).
-    pub body: Option<Value>,
+    pub body: Option<Envelope>,
     /// What happened, for the log line; its `upstream_requests` (Prefect requests made
     /// while answering) is also reported in a response header.
     pub summary: Summary,
@@ -42,8 +43,50 @@ impl Reply {
 
     fn error(status: StatusCode, id: Option<&Value>, error: ErrorData) -> Self {
         let summary = Summary { error_code: Some(error.code.0), ..Default::default() };
-        let body = json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": error});
-        Reply { status, body: Some(body), summary }
+        Reply { status, body: Some(Envelope::error(id, error)), summary }
+    }
+}
+
+/// A JSON-RPC response or error as it goes on the wire, serialised without an intermediate
+/// `Value` (a result may hold tens of kilobytes of structured content).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Envelope {
+    Response(JsonRpcResponse<Value>),
+    Error(JsonRpcError),
+    /// What rmcp's envelopes cannot say: an `id` above `i64::MAX` or written as a float
+    /// (its `RequestId` holds an `i64` or a string), and the `"id": null` JSON-RPC requires
+    /// on errors to requests whose id could not be read.
+    Raw(Value),
+}
+
+impl Envelope {
+    /// The answer to request `id`.
+    fn response(id: &Value, result: Value) -> Self {
+        match request_id(id) {
+            Some(id) => Envelope::Response(JsonRpcResponse { jsonrpc: JsonRpcVersion2_0, id, result }),
+            // An id rmcp cannot hold; JSON-RPC echoes every id.
+            None => Envelope::Raw(json!({"jsonrpc": "2.0", "id": id, "result": result})),
+        }
+    }
+
+    /// The error for request `id`, or for a request whose id could not be read.
+    pub fn error(id: Option<&Value>, error: ErrorData) -> Self {
+        match id.and_then(request_id) {
+            Some(id) => Envelope::Error(JsonRpcError::new(Some(id), error)),
+            // rmcp would omit a missing id; JSON-RPC wants `"id": null` (or the odd id echoed).
+            None => Envelope::Raw(json!({"jsonrpc": "2.0", "id": id, "error": error})),
+        }
+    }
+}
+
+/// The id as rmcp holds it, when that echoes it exactly: not above `i64::MAX`, and not
+/// written as a float (`1.0` would come back as `1`).
+fn request_id(id: &Value) -> Option<RequestId> {
+    match id {
+        Value::String(id) => Some(RequestId::String(id.as_str().into())),
+        Value::Number(id) => id.as_i64().map(RequestId::Number),
+        _ => None,
     }
 }
 
@@ -162,7 +205,7 @@ async fn handle_message<F: Fetch>(
                 summary.tool = params.and_then(|p| p.get("name")).and_then(Value::as_str).map(str::to_owned);
                 summary.tool_error = call.is_error == Some(true);
             }
-            let body = json!({"jsonrpc": "2.0", "id": id, "result": shape_for_era(result, &era)});
+            let body = Envelope::response(id, shape_for_era(result, &era));
             Reply { status: StatusCode::OK, body: Some(body), summary }
         }
         Err(error) => Reply::error(error_status(&era, &error), Some(id), error),

@@ -14,12 +14,13 @@ pub mod ratelimit;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use rmcp::model::ErrorData;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::credentials::Credentials;
 use crate::settings::Settings;
 use crate::tools::toolsets::{self, Selection};
 use crate::upstream::Fetch;
+use dispatch::Envelope;
 
 pub const MCP_PATH: &str = "/mcp";
 /// `/mcp/x/runs,events` is `/mcp` with `X-MCP-Toolsets: runs,events`, for clients that
@@ -306,20 +307,22 @@ fn empty(status: StatusCode) -> Response {
     http::Response::builder().status(status).body(Vec::new()).expect("valid response")
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+fn json_response(status: StatusCode, body: &Envelope) -> Response {
     with_type(status, "application/json", serde_json::to_vec(body).expect("JSON serialises"))
 }
 
-fn event_stream(status: StatusCode, body: &Value) -> Response {
-    let frame = format!("event: message\ndata: {body}\n\n");
-    let mut response = with_type(status, "text/event-stream", frame.into_bytes());
+fn event_stream(status: StatusCode, body: &Envelope) -> Response {
+    let mut frame = b"event: message\ndata: ".to_vec();
+    serde_json::to_writer(&mut frame, body).expect("JSON serialises");
+    frame.extend_from_slice(b"\n\n");
+    let mut response = with_type(status, "text/event-stream", frame);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
 fn rpc_error(status: StatusCode, error: ErrorData) -> Response {
     let code = error.code.0;
-    let mut response = json_response(status, &json!({"jsonrpc": "2.0", "id": null, "error": error}));
+    let mut response = json_response(status, &Envelope::error(None, error));
     response.extensions_mut().insert(log::Summary { error_code: Some(code), ..Default::default() });
     response
 }
