@@ -6,8 +6,8 @@
 //! any Worker instance can serve any request and nothing carries over between requests.
 
 pub mod access;
-pub mod dispatch;
-pub mod era;
+mod dispatch;
+mod era;
 pub mod log;
 pub mod oauth_paths;
 pub mod ratelimit;
@@ -29,7 +29,7 @@ const TOOLSETS_PATH_PREFIX: &str = "/mcp/x/";
 /// Larger bodies are refused with 413; real MCP requests are a few kilobytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Response header reporting how many Prefect requests a call made (for benchmarks).
-pub const UPSTREAM_REQUESTS_HEADER: &str = "x-upstream-requests";
+const UPSTREAM_REQUESTS_HEADER: &str = "x-upstream-requests";
 
 const ALLOWED_METHODS: &str = "POST, OPTIONS";
 const ALLOWED_HEADERS: &str = "content-type, accept, authorization, mcp-protocol-version, mcp-method, mcp-name, \
@@ -127,7 +127,7 @@ fn route(path: &str) -> Route {
 }
 
 /// A fixed label for a path, for the log line (the path itself is the caller's text).
-pub fn route_name(path: &str) -> &'static str {
+fn route_name(path: &str) -> &'static str {
     match route(path) {
         Route::Root => "root",
         Route::Mcp { toolsets: None } => "mcp",

@@ -29,11 +29,11 @@ pub fn parse<P: DeserializeOwned>(arguments: Option<JsonObject>) -> Result<P, St
 }
 
 /// Longest string accepted anywhere in an argument (ids, names, dates, queries).
-pub const MAX_STRING_CHARS: usize = 4096;
+const MAX_STRING_CHARS: usize = 4096;
 /// Most JSON values (objects, arrays, scalars) in one argument, e.g. a filter.
-pub const MAX_NODES: usize = 200;
+const MAX_NODES: usize = 200;
 /// Deepest nesting of objects and arrays in one argument.
-pub const MAX_DEPTH: usize = 8;
+const MAX_DEPTH: usize = 8;
 
 /// Refuses arguments too large to be a real query, before any parsing or request.
 fn check_size(name: &str, value: &Value) -> Result<(), String> {

@@ -8,7 +8,7 @@ use time::macros::format_description;
 /// Re-formats a Prefect timestamp as UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`: six
 /// fraction digits, none when the microseconds are zero (what Python's `isoformat`
 /// gives, so results compare 1:1 with the reference). Unparseable input passes through.
-pub fn timestamp(raw: &str) -> String {
+fn timestamp(raw: &str) -> String {
     match OffsetDateTime::parse(raw, &Rfc3339) {
         Ok(parsed) => datetime(parsed),
         Err(_) => raw.to_owned(),

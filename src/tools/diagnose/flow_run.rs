@@ -73,7 +73,7 @@ pub struct Params {
 }
 
 #[derive(Debug, Default, Serialize, JsonSchema)]
-pub struct FlowRunDiagnosis {
+struct FlowRunDiagnosis {
     /// The id as given.
     pub flow_run_id: String,
     /// One line: the most likely cause, or that none was found.
@@ -97,7 +97,7 @@ pub struct FlowRunDiagnosis {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct RunSummary {
+struct RunSummary {
     pub id: String,
     pub name: Option<String>,
     pub flow_name: Option<String>,
@@ -117,7 +117,7 @@ pub struct RunSummary {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct StateEntry {
+struct StateEntry {
     pub timestamp: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -126,7 +126,7 @@ pub struct StateEntry {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct TaskRunBrief {
+struct TaskRunBrief {
     pub id: String,
     pub name: Option<String>,
     pub state_type: Option<String>,
@@ -137,7 +137,7 @@ pub struct TaskRunBrief {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ErrorLog {
+struct ErrorLog {
     pub timestamp: Option<String>,
     pub level_name: Option<String>,
     /// Logger name, e.g. prefect.task_runs.

@@ -27,13 +27,13 @@ impl From<FlowRunRecord> for RunRef {
 
 impl RunRef {
     /// `<name> (<id>)`.
-    pub fn label(&self) -> String {
+    pub(super) fn label(&self) -> String {
         format!("{} ({})", self.name.as_deref().unwrap_or("unnamed"), self.id)
     }
 }
 
 /// `POST {kind}/filter` for the one object whose `field` is `key`.
-pub async fn read_one<T: serde::de::DeserializeOwned, F: Fetch>(
+pub(super) async fn read_one<T: serde::de::DeserializeOwned, F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     kind: &str,
     field: &str,
@@ -45,7 +45,7 @@ pub async fn read_one<T: serde::de::DeserializeOwned, F: Fetch>(
 }
 
 /// The flow's name (one request), `None` without a flow id.
-pub async fn flow_name<F: Fetch>(
+pub(super) async fn flow_name<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     flow_id: Option<&str>,
 ) -> Result<Option<String>, PrefectError> {
@@ -54,11 +54,11 @@ pub async fn flow_name<F: Fetch>(
 }
 
 /// How many slot holders a finding names (it shows three and counts the rest).
-pub const NAMED_HOLDERS: usize = 3;
+pub(super) const NAMED_HOLDERS: usize = 3;
 
 /// Where Pending, Running and Cancelling runs take concurrency slots (Prefect's slot states).
 #[derive(Debug, Clone, Copy)]
-pub enum SlotScope<'a> {
+pub(super) enum SlotScope<'a> {
     /// A deployment, by id.
     Deployment(&'a str),
     /// A work pool, by name.
@@ -68,7 +68,7 @@ pub enum SlotScope<'a> {
 }
 
 /// Up to `limit` runs holding slots in `scope`, most recently started first: one request.
-pub async fn active_runs<F: Fetch>(
+pub(super) async fn active_runs<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     scope: SlotScope<'_>,
     limit: usize,
@@ -87,7 +87,7 @@ pub async fn active_runs<F: Fetch>(
 }
 
 /// The runs a full limit's finding names: none, and no request, without a scope.
-pub async fn named_holders<F: Fetch>(
+pub(super) async fn named_holders<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     scope: Option<SlotScope<'_>>,
 ) -> Result<Vec<RunRef>, PrefectError> {
