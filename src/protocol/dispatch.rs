@@ -41,6 +41,11 @@ impl Reply {
         Reply { status: StatusCode::ACCEPTED, body: None, summary: Summary::default() }
     }
 
+    /// 400 for a message that is not a JSON-RPC request this server can take.
+    fn invalid_request(id: Option<&Value>, reason: &'static str) -> Self {
+        Reply::error(StatusCode::BAD_REQUEST, id, ErrorData::invalid_request(reason, None))
+    }
+
     fn error(status: StatusCode, id: Option<&Value>, error: ErrorData) -> Self {
         let summary = Summary { error_code: Some(error.code.0), ..Default::default() };
         Reply { status, body: Some(Envelope::error(id, error)), summary }
@@ -130,54 +135,30 @@ async fn handle_message<F: Fetch>(
     granted: Option<&Credentials>,
 ) -> Reply {
     if message.is_array() {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorData::invalid_request("batch requests are not supported; send one JSON-RPC message per POST", None),
-        );
+        return Reply::invalid_request(None, "batch requests are not supported; send one JSON-RPC message per POST");
     }
     let Some(object) = message.as_object() else {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorData::invalid_request("the body must be a JSON-RPC 2.0 object", None),
-        );
+        return Reply::invalid_request(None, "the body must be a JSON-RPC 2.0 object");
     };
     let id = object.get("id");
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            id,
-            ErrorData::invalid_request("`jsonrpc` must be \"2.0\"", None),
-        );
+        return Reply::invalid_request(id, "`jsonrpc` must be \"2.0\"");
     }
     let Some(method) = object.get("method") else {
         // A response to a server request: nothing to do for a server that sends none.
         if id.is_some() && (object.contains_key("result") || object.contains_key("error")) {
             return Reply::accepted();
         }
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            id,
-            ErrorData::invalid_request("a request needs a `method`", None),
-        );
+        return Reply::invalid_request(id, "a request needs a `method`");
     };
     let Some(method) = method.as_str() else {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            id,
-            ErrorData::invalid_request("`method` must be a string", None),
-        );
+        return Reply::invalid_request(id, "`method` must be a string");
     };
     let Some(id) = id else {
         return Reply::accepted(); // A notification.
     };
     if !(id.is_string() || id.is_i64() || id.is_u64()) {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorData::invalid_request("`id` must be a string or an integer", None),
-        );
+        return Reply::invalid_request(None, "`id` must be a string or an integer");
     }
     let params = object.get("params");
     if params.is_some_and(|p| !p.is_object() && !p.is_null()) {
