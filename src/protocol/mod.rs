@@ -1,5 +1,5 @@
 //! Stateless streamable-HTTP MCP at `/mcp` (and `/mcp/x/<toolsets>`): HTTP rules here,
-//! JSON-RPC in [`dispatch`], protocol eras in [`era`], the access gate in [`access`], rate
+//! JSON-RPC in `dispatch`, protocol eras in `era`, the access gate in [`access`], rate
 //! limiting decisions in [`ratelimit`], log lines in [`log`].
 //!
 //! No session is ever created: every POST is answered from its own headers and body, so
