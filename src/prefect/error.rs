@@ -98,20 +98,6 @@ impl PrefectError {
             _ => PrefectError::ServerError { method, path, status, detail },
         }
     }
-
-    /// HTTP status of the upstream answer, when there was one.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            PrefectError::Unauthorized { .. } => Some(401),
-            PrefectError::Forbidden { .. } => Some(403),
-            PrefectError::NotFound { .. } => Some(404),
-            PrefectError::RateLimited { .. } => Some(429),
-            PrefectError::Invalid { status, .. }
-            | PrefectError::ServerError { status, .. }
-            | PrefectError::Redirected { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Display for PrefectError {
@@ -274,7 +260,7 @@ mod tests {
         assert!(error(401, json!({"detail": "x"})).to_string().contains("check the API key"));
         assert!(error(429, json!({})).to_string().contains("retry after 7 seconds"));
         assert!(error(503, json!({})).to_string().starts_with("Prefect API unavailable: 503"));
-        assert_eq!(error(404, json!({})).status(), Some(404));
+        assert!(matches!(error(404, json!({})), PrefectError::NotFound { .. }));
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl Listing {
 
 /// POSTs `body` plus `limit`/`offset` to `path`: up to `limit` rows from the start of the
 /// result, and whether more rows match.
-pub async fn first_page<T: DeserializeOwned, F: Fetch>(
+async fn first_page<T: DeserializeOwned, F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     path: &str,
     body: Map<String, Value>,

@@ -3,10 +3,11 @@
 use http::{HeaderMap, StatusCode};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CompleteResult, CompletionInfo, DiscoverResult, EmptyResult, ErrorCode,
-    ErrorData, GetPromptRequestParams, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ProtocolVersion, ServerCapabilities,
-    ServerResult,
+    ErrorData, GetPromptRequestParams, Implementation, InitializeRequestParams, InitializeResult, JsonRpcError,
+    JsonRpcResponse, JsonRpcVersion2_0, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, ProtocolVersion, RequestId, ServerCapabilities, ServerResult,
 };
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::access::{self, GrantedAccess};
@@ -30,7 +31,7 @@ const LIST_TTL_MS: u64 = 300_000;
 pub struct Reply {
     pub status: StatusCode,
     /// `None` for notifications and responses (HTTP 202, empty body).
-    pub body: Option<Value>,
+    pub body: Option<Envelope>,
     /// What happened, for the log line; its `upstream_requests` (Prefect requests made
     /// while answering) is also reported in a response header.
     pub summary: Summary,
@@ -41,10 +42,57 @@ impl Reply {
         Reply { status: StatusCode::ACCEPTED, body: None, summary: Summary::default() }
     }
 
+    /// 400 for a message that is not a JSON-RPC request this server can take.
+    fn invalid_request(id: Option<&Value>, reason: &'static str) -> Self {
+        Reply::error(StatusCode::BAD_REQUEST, id, ErrorData::invalid_request(reason, None))
+    }
+
     fn error(status: StatusCode, id: Option<&Value>, error: ErrorData) -> Self {
         let summary = Summary { error_code: Some(error.code.0), ..Default::default() };
-        let body = json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": error});
-        Reply { status, body: Some(body), summary }
+        Reply { status, body: Some(Envelope::error(id, error)), summary }
+    }
+}
+
+/// A JSON-RPC response or error as it goes on the wire, serialised without an intermediate
+/// `Value` (a result may hold tens of kilobytes of structured content).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Envelope {
+    Response(JsonRpcResponse<Value>),
+    Error(JsonRpcError),
+    /// What rmcp's envelopes cannot say: an `id` above `i64::MAX` or written as a float
+    /// (its `RequestId` holds an `i64` or a string), and the `"id": null` JSON-RPC requires
+    /// on errors to requests whose id could not be read.
+    Raw(Value),
+}
+
+impl Envelope {
+    /// The answer to request `id`.
+    fn response(id: &Value, result: Value) -> Self {
+        match request_id(id) {
+            Some(id) => Envelope::Response(JsonRpcResponse { jsonrpc: JsonRpcVersion2_0, id, result }),
+            // An id rmcp cannot hold; JSON-RPC echoes every id.
+            None => Envelope::Raw(json!({"jsonrpc": "2.0", "id": id, "result": result})),
+        }
+    }
+
+    /// The error for request `id`, or for a request whose id could not be read.
+    pub fn error(id: Option<&Value>, error: ErrorData) -> Self {
+        match id.and_then(request_id) {
+            Some(id) => Envelope::Error(JsonRpcError::new(Some(id), error)),
+            // rmcp would omit a missing id; JSON-RPC wants `"id": null` (or the odd id echoed).
+            None => Envelope::Raw(json!({"jsonrpc": "2.0", "id": id, "error": error})),
+        }
+    }
+}
+
+/// The id as rmcp holds it, when that echoes it exactly: not above `i64::MAX`, and not
+/// written as a float (`1.0` would come back as `1`).
+fn request_id(id: &Value) -> Option<RequestId> {
+    match id {
+        Value::String(id) => Some(RequestId::String(id.as_str().into())),
+        Value::Number(id) => id.as_i64().map(RequestId::Number),
+        _ => None,
     }
 }
 
@@ -88,54 +136,30 @@ async fn handle_message<F: Fetch>(
     grant: Option<&GrantedAccess>,
 ) -> Reply {
     if message.is_array() {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorData::invalid_request("batch requests are not supported; send one JSON-RPC message per POST", None),
-        );
+        return Reply::invalid_request(None, "batch requests are not supported; send one JSON-RPC message per POST");
     }
     let Some(object) = message.as_object() else {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorData::invalid_request("the body must be a JSON-RPC 2.0 object", None),
-        );
+        return Reply::invalid_request(None, "the body must be a JSON-RPC 2.0 object");
     };
     let id = object.get("id");
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            id,
-            ErrorData::invalid_request("`jsonrpc` must be \"2.0\"", None),
-        );
+        return Reply::invalid_request(id, "`jsonrpc` must be \"2.0\"");
     }
     let Some(method) = object.get("method") else {
         // A response to a server request: nothing to do for a server that sends none.
         if id.is_some() && (object.contains_key("result") || object.contains_key("error")) {
             return Reply::accepted();
         }
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            id,
-            ErrorData::invalid_request("a request needs a `method`", None),
-        );
+        return Reply::invalid_request(id, "a request needs a `method`");
     };
     let Some(method) = method.as_str() else {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            id,
-            ErrorData::invalid_request("`method` must be a string", None),
-        );
+        return Reply::invalid_request(id, "`method` must be a string");
     };
     let Some(id) = id else {
         return Reply::accepted(); // A notification.
     };
     if !(id.is_string() || id.is_i64() || id.is_u64()) {
-        return Reply::error(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorData::invalid_request("`id` must be a string or an integer", None),
-        );
+        return Reply::invalid_request(None, "`id` must be a string or an integer");
     }
     let params = object.get("params");
     if params.is_some_and(|p| !p.is_object() && !p.is_null()) {
@@ -165,7 +189,7 @@ async fn handle_message<F: Fetch>(
                 summary.tool = params.and_then(|p| p.get("name")).and_then(Value::as_str).map(str::to_owned);
                 summary.tool_error = call.is_error == Some(true);
             }
-            let body = json!({"jsonrpc": "2.0", "id": id, "result": shape_for_era(result, &era)});
+            let body = Envelope::response(id, shape_for_era(result, &era));
             Reply { status: StatusCode::OK, body: Some(body), summary }
         }
         Err(error) => Reply::error(error_status(&era, &error), Some(id), error),

@@ -1,24 +1,25 @@
 //! Stateless streamable-HTTP MCP at `/mcp` (and `/mcp/x/<toolsets>`): HTTP rules here,
-//! JSON-RPC in [`dispatch`], protocol eras in [`era`], the access gate in [`access`], rate
+//! JSON-RPC in `dispatch`, protocol eras in `era`, the access gate in [`access`], rate
 //! limiting decisions in [`ratelimit`], log lines in [`log`].
 //!
 //! No session is ever created: every POST is answered from its own headers and body, so
 //! any Worker instance can serve any request and nothing carries over between requests.
 
 pub mod access;
-pub mod dispatch;
-pub mod era;
+mod dispatch;
+mod era;
 pub mod log;
 pub mod oauth_paths;
 pub mod ratelimit;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use rmcp::model::ErrorData;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::settings::Settings;
 use crate::tools::toolsets::{self, Selection};
 use crate::upstream::Fetch;
+use dispatch::Envelope;
 
 pub const MCP_PATH: &str = "/mcp";
 /// `/mcp/x/runs,events` is `/mcp` with `X-MCP-Toolsets: runs,events`, for clients that
@@ -27,7 +28,7 @@ const TOOLSETS_PATH_PREFIX: &str = "/mcp/x/";
 /// Larger bodies are refused with 413; real MCP requests are a few kilobytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Response header reporting how many Prefect requests a call made (for benchmarks).
-pub const UPSTREAM_REQUESTS_HEADER: &str = "x-upstream-requests";
+const UPSTREAM_REQUESTS_HEADER: &str = "x-upstream-requests";
 
 const ALLOWED_METHODS: &str = "POST, OPTIONS";
 const ALLOWED_HEADERS: &str = "content-type, accept, authorization, mcp-protocol-version, mcp-method, mcp-name, \
@@ -125,7 +126,7 @@ fn route(path: &str) -> Route {
 }
 
 /// A fixed label for a path, for the log line (the path itself is the caller's text).
-pub fn route_name(path: &str) -> &'static str {
+fn route_name(path: &str) -> &'static str {
     match route(path) {
         Route::Root => "root",
         Route::Mcp { toolsets: None } => "mcp",
@@ -305,20 +306,22 @@ fn empty(status: StatusCode) -> Response {
     http::Response::builder().status(status).body(Vec::new()).expect("valid response")
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+fn json_response(status: StatusCode, body: &Envelope) -> Response {
     with_type(status, "application/json", serde_json::to_vec(body).expect("JSON serialises"))
 }
 
-fn event_stream(status: StatusCode, body: &Value) -> Response {
-    let frame = format!("event: message\ndata: {body}\n\n");
-    let mut response = with_type(status, "text/event-stream", frame.into_bytes());
+fn event_stream(status: StatusCode, body: &Envelope) -> Response {
+    let mut frame = b"event: message\ndata: ".to_vec();
+    serde_json::to_writer(&mut frame, body).expect("JSON serialises");
+    frame.extend_from_slice(b"\n\n");
+    let mut response = with_type(status, "text/event-stream", frame);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
 fn rpc_error(status: StatusCode, error: ErrorData) -> Response {
     let code = error.code.0;
-    let mut response = json_response(status, &json!({"jsonrpc": "2.0", "id": null, "error": error}));
+    let mut response = json_response(status, &Envelope::error(None, error));
     response.extensions_mut().insert(log::Summary { error_code: Some(code), ..Default::default() });
     response
 }

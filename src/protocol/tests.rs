@@ -1,5 +1,7 @@
 //! The HTTP and JSON-RPC rules, end to end through [`handle`], against a fake upstream.
 
+use serde_json::json;
+
 use super::*;
 use crate::prefect::testing::FakeUpstream;
 use crate::settings::SecretCredentials;
@@ -122,6 +124,29 @@ fn modern_params(extra: Value) -> Value {
         p.extend(e.clone());
     }
     params
+}
+
+#[test]
+fn envelopes_echo_every_integer_id_and_say_null_for_an_unreadable_one() {
+    let raw = |body: &str| {
+        let response =
+            futures::executor::block_on(handle(request("POST", &legacy(&[]), body), &settings(), &FakeUpstream::new()));
+        String::from_utf8(response.into_body()).unwrap()
+    };
+    // 18446744073709551615 is beyond what rmcp's RequestId holds; JSON-RPC wants it echoed all the same.
+    for id in ["7", r#""seven""#, "18446744073709551615"] {
+        let reply = raw(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#));
+        assert!(reply.starts_with(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"#)), "{reply}");
+        let reply = raw(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"no/such"}}"#));
+        assert!(reply.starts_with(&format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":-32601,"#)), "{reply}");
+    }
+    // A request refused before its id is checked echoes that id as it was written.
+    let reply = raw(r#"{"jsonrpc":"1.0","id":1.0,"method":"ping"}"#);
+    assert!(reply.starts_with(r#"{"jsonrpc":"2.0","id":1.0,"error":{"code":-32600,"#), "{reply}");
+    for unreadable in ["{", "[]", r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#] {
+        let reply = raw(unreadable);
+        assert!(reply.starts_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32"#), "{unreadable}: {reply}");
+    }
 }
 
 #[test]

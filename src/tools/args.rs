@@ -29,11 +29,11 @@ pub fn parse<P: DeserializeOwned>(arguments: Option<JsonObject>) -> Result<P, St
 }
 
 /// Longest string accepted anywhere in an argument (ids, names, dates, queries).
-pub const MAX_STRING_CHARS: usize = 4096;
+const MAX_STRING_CHARS: usize = 4096;
 /// Most JSON values (objects, arrays, scalars) in one argument, e.g. a filter.
-pub const MAX_NODES: usize = 200;
+const MAX_NODES: usize = 200;
 /// Deepest nesting of objects and arrays in one argument.
-pub const MAX_DEPTH: usize = 8;
+const MAX_DEPTH: usize = 8;
 
 /// Refuses arguments too large to be a real query, before any parsing or request.
 fn check_size(name: &str, value: &Value) -> Result<(), String> {
@@ -147,7 +147,12 @@ impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> JsonSchema for Limit<MI
 
 /// A Prefect Cloud workspace to read from: its id, or its `<account-handle>/<workspace-handle>`
 /// (resolved by listing the workspaces the API key reaches).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(
+    inline,
+    with = "String",
+    description = "Prefect Cloud only: another workspace the API key reaches, as its UUID or as <account-handle>/<workspace-handle> (list_workspaces shows both). Omit to use the workspace of the configured API URL."
+)]
 pub enum WorkspaceId {
     Id(Uuid),
     Handles { account: String, workspace: String },
@@ -222,40 +227,10 @@ impl<'de> Deserialize<'de> for WorkspaceId {
     }
 }
 
-impl JsonSchema for WorkspaceId {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "WorkspaceId".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "description": "Prefect Cloud only: another workspace the API key reaches, as its UUID or as <account-handle>/<workspace-handle> (list_workspaces shows both). Omit to use the workspace of the configured API URL."
-        })
-    }
-}
-
 /// A Prefect filter object, forwarded to the server after validation (see `filter`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[schemars(inline)]
 pub struct Filter(pub Map<String, Value>);
-
-impl JsonSchema for Filter {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "Filter".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "object", "additionalProperties": true})
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,7 @@ pub enum Kind {
 }
 
 /// Prefect's state types, in the server's order.
-pub const STATE_TYPES: &[&str] =
+const STATE_TYPES: &[&str] =
     &["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED", "PAUSED", "CANCELLING"];
 
 const OPERATOR: (&str, Rule) = ("operator", Rule::Value(Kind::Operator));

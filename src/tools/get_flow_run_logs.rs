@@ -43,7 +43,7 @@ pub struct Params {
 }
 
 #[derive(Debug, Default, Serialize, JsonSchema)]
-pub struct FlowRunLogs {
+struct FlowRunLogs {
     /// The id as given.
     pub flow_run_id: String,
     pub logs: Vec<LogEntry>,
@@ -53,7 +53,7 @@ pub struct FlowRunLogs {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct LogEntry {
+struct LogEntry {
     pub timestamp: Option<String>,
     pub level: Option<i64>,
     /// DEBUG, INFO, WARNING, ERROR or CRITICAL; LEVEL_<n> for other numbers.

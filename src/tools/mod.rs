@@ -7,13 +7,13 @@
 //! and say in `error` what went wrong and what to do about it.
 
 pub mod actions;
-pub mod args;
-pub mod budget;
-pub mod diagnose;
-pub mod filter;
-pub mod format;
-pub mod pools;
-pub mod runs;
+mod args;
+mod budget;
+mod diagnose;
+mod filter;
+mod format;
+mod pools;
+mod runs;
 pub mod toolsets;
 
 mod error;
@@ -124,7 +124,7 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
 
     /// Whether this request's Prefect API is a Prefect Cloud workspace, which the
     /// Cloud-only tools need.
-    pub fn is_cloud(&self) -> bool {
+    fn is_cloud(&self) -> bool {
         self.credentials.as_ref().is_ok_and(|c| CloudWorkspace::from_api_url(&c.api_url).is_some())
     }
 
@@ -135,10 +135,7 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
 
     /// A Prefect client for this call; `workspace_id` switches to another Prefect Cloud
     /// workspace, with the same API key. Handles cost one request to find the workspace.
-    pub async fn prefect(
-        &self,
-        workspace_id: Option<WorkspaceId>,
-    ) -> Result<PrefectClient<'_, Counted<'a, F>>, ToolError> {
+    async fn prefect(&self, workspace_id: Option<WorkspaceId>) -> Result<PrefectClient<'_, Counted<'a, F>>, ToolError> {
         let mut credentials = self.credentials.clone()?;
         if let Some(workspace_id) = workspace_id {
             let cloud = CloudWorkspace::from_api_url(&credentials.api_url).ok_or_else(|| {
@@ -196,7 +193,7 @@ fn require_cloud_api_key<F: Fetch>(prefect: &PrefectClient<'_, F>) -> Result<(),
 
 /// Output type of the tools whose result is an arbitrary JSON object.
 #[derive(Debug, Serialize)]
-pub struct AnyObject;
+struct AnyObject;
 
 impl JsonSchema for AnyObject {
     fn inline_schema() -> bool {
@@ -216,7 +213,7 @@ impl registry::ToolOutput for AnyObject {}
 
 /// The result envelope shared by the Prefect-backed tools.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct Envelope<T> {
+struct Envelope<T> {
     pub success: bool,
     #[serde(flatten)]
     pub data: T,

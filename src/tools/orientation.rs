@@ -89,7 +89,7 @@ fn guide<F: Fetch>(ctx: &ToolContext<'_, F>) -> String {
 pub struct Params {}
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct Output {
+struct Output {
     pub result: String,
 }
 

@@ -4,11 +4,10 @@
 //! One request to the account-level Cloud API; consecutive throttled minutes are grouped
 //! into periods with per-group totals and peaks.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -67,7 +66,8 @@ pub struct Params {
 }
 
 /// An ISO 8601 date-time or date; one without an offset stays without one, as given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(inline, with = "String", extend("format" = "date-time"))]
 pub enum DateTimeArg {
     Aware(OffsetDateTime),
     Naive(PrimitiveDateTime),
@@ -131,20 +131,6 @@ impl<'de> Deserialize<'de> for DateTimeArg {
                 "expected an ISO 8601 date-time such as 2025-09-28T00:00:00Z (or a date such as 2025-09-28), got {raw:?}"
             ))
         })
-    }
-}
-
-impl JsonSchema for DateTimeArg {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "DateTime".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "format": "date-time"})
     }
 }
 

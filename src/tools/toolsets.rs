@@ -36,7 +36,7 @@ impl Toolset {
     ];
 
     /// The name a connection chooses it by.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Toolset::Overview => "overview",
             Toolset::Deployments => "deployments",

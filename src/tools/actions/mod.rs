@@ -5,13 +5,13 @@
 //! to that token carries it out. Every attempt leaves an audit record in the request's log
 //! line.
 
-pub mod cancel_flow_run;
-pub mod confirm;
-pub mod deployment_schedules;
-pub mod resume_flow_run;
-pub mod retry_flow_run;
-pub mod run_deployment;
-pub mod schema;
+pub(crate) mod cancel_flow_run;
+pub(crate) mod confirm;
+pub(crate) mod deployment_schedules;
+pub(crate) mod resume_flow_run;
+pub(crate) mod retry_flow_run;
+pub(crate) mod run_deployment;
+mod schema;
 
 use std::fmt;
 
@@ -88,7 +88,7 @@ impl WritesDenied {
 
 /// The result of an action tool.
 #[derive(Debug, Default, Serialize, JsonSchema)]
-pub struct ActionReport {
+pub(crate) struct ActionReport {
     /// `false`: a preview, nothing was changed; `true`: the action was carried out.
     pub executed: bool,
     /// What the action does: its target as Prefect has it now, and the change.
@@ -103,7 +103,7 @@ pub struct ActionReport {
 }
 
 /// What an action's planning found: the preview and what carrying it out needs.
-pub struct Plan<T> {
+pub(crate) struct Plan<T> {
     pub preview: Map<String, Value>,
     /// The ids the action touches, for the audit record.
     pub targets: Map<String, Value>,
@@ -111,12 +111,12 @@ pub struct Plan<T> {
 }
 
 /// The Prefect client of an action: may send its writes.
-pub type ActionClient<'c, 'a, F> = PrefectClient<'c, Counted<'a, F>>;
+pub(crate) type ActionClient<'c, 'a, F> = PrefectClient<'c, Counted<'a, F>>;
 
 /// One action attempt. `targets`: the ids the arguments name, for the audit record of a call
 /// refused before planning; `plan` reads Prefect and refuses or previews; `act` carries out
 /// the plan, once the confirmation checked out.
-pub async fn perform<'a, F: Fetch, P: Serialize, T>(
+pub(crate) async fn perform<'a, F: Fetch, P: Serialize, T>(
     ctx: &ToolContext<'a, F>,
     tool: &ToolInfo,
     params: &P,
@@ -182,7 +182,10 @@ pub async fn perform<'a, F: Fetch, P: Serialize, T>(
 }
 
 /// Serialises an optional argument by its text (for the arguments hash).
-pub fn as_text<S: serde::Serializer, T: fmt::Display>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn as_text<S: serde::Serializer, T: fmt::Display>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     match value {
         Some(value) => serializer.collect_str(value),
         None => serializer.serialize_none(),
@@ -190,12 +193,12 @@ pub fn as_text<S: serde::Serializer, T: fmt::Display>(value: &Option<T>, seriali
 }
 
 /// `{name: id}`, for the audit record.
-pub fn target(name: &str, id: impl fmt::Display) -> Map<String, Value> {
+pub(crate) fn target(name: &str, id: impl fmt::Display) -> Map<String, Value> {
     Map::from_iter([(name.to_owned(), json!(id.to_string()))])
 }
 
 /// The fields of a JSON object literal, e.g. a preview.
-pub fn object(value: Value) -> Map<String, Value> {
+pub(crate) fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => unreachable!("object() takes a JSON object literal"),
@@ -203,11 +206,11 @@ pub fn object(value: Value) -> Map<String, Value> {
 }
 
 /// What every action's parameter description says about `confirm`.
-pub const CONFIRM_DOC: &str = "Leave out first: the call then changes nothing and returns a preview and a confirm_token. \
+pub(crate) const CONFIRM_DOC: &str = "Leave out first: the call then changes nothing and returns a preview and a confirm_token. \
 To carry the action out, call again with the same arguments and confirm set to that token (valid 5 minutes).";
 
 /// The flow run `id`, or an error saying there is none.
-pub async fn flow_run<F: Fetch>(prefect: &ActionClient<'_, '_, F>, id: Id) -> Result<FlowRunRecord, ToolError> {
+pub(crate) async fn flow_run<F: Fetch>(prefect: &ActionClient<'_, '_, F>, id: Id) -> Result<FlowRunRecord, ToolError> {
     prefect.find_one("flow_runs", "id", &id.to_string()).await?.ok_or_else(|| {
         ToolError::NotFound(format!(
             "there is no flow run with id {id} in this workspace; get_flow_runs lists the runs and their ids"
@@ -216,7 +219,7 @@ pub async fn flow_run<F: Fetch>(prefect: &ActionClient<'_, '_, F>, id: Id) -> Re
 }
 
 /// The run as a preview shows it.
-pub fn describe_run(run: &FlowRunRecord) -> Value {
+pub(crate) fn describe_run(run: &FlowRunRecord) -> Value {
     json!({
         "id": run.id,
         "name": run.name,
@@ -228,7 +231,7 @@ pub fn describe_run(run: &FlowRunRecord) -> Value {
 }
 
 /// The new state Prefect accepted, or why it did not.
-pub fn accepted_state(result: Orchestration, what: &str) -> Result<Map<String, Value>, ToolError> {
+pub(crate) fn accepted_state(result: Orchestration, what: &str) -> Result<Map<String, Value>, ToolError> {
     if !result.accepted() {
         return Err(ToolError::NotApplicable(format!(
             "Prefect did not {what}: its orchestration answered {}{}; get_flow_runs shows the run's state now",
@@ -241,7 +244,7 @@ pub fn accepted_state(result: Orchestration, what: &str) -> Result<Map<String, V
 }
 
 /// A deployment named by id or as `<flow>/<deployment>` (exactly one of them).
-pub async fn deployment<F: Fetch>(
+pub(crate) async fn deployment<F: Fetch>(
     prefect: &ActionClient<'_, '_, F>,
     id: Option<Id>,
     name: Option<&str>,
@@ -289,7 +292,7 @@ pub async fn deployment<F: Fetch>(
 }
 
 /// A deployment with its id checked and its full `<flow>/<deployment>` name.
-pub struct NamedDeployment {
+pub(crate) struct NamedDeployment {
     pub id: Id,
     pub name: String,
     pub record: DeploymentRecord,

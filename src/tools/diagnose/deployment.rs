@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, SlotScope,
-    active_runs, clip, collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by,
-    holder_labels, minutes_since, parse_id, read_readiness, slot_holders, slug,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotScope, active_runs, clip,
+    collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels,
+    minutes_since, parse_id, read_readiness, slot_holders, slug,
 };
 use crate::prefect::limits::{TagLimitRecord, tag_limits};
-use crate::prefect::records::FlowRunRecord;
+use crate::prefect::records::{FlowRunRecord, TaskRunRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
@@ -276,8 +276,8 @@ async fn read_context<F: Fetch>(
         },
         prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", &recent_body),
         prefect.post::<i64, _>("flow_runs/count", &count_body),
-        prefect.post::<Vec<RunRef>, _>("flow_runs/filter", &oldest_body),
-        prefect.post::<Vec<RunRef>, _>("flow_runs/filter", &next_body),
+        prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", &oldest_body),
+        prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", &next_body),
         active_runs(prefect, SlotScope::Deployment(&deployment.id), HOLDERS),
         async {
             match &deployment.work_pool_name {
@@ -287,7 +287,7 @@ async fn read_context<F: Fetch>(
         },
         async { if tags.is_empty() { Ok(Vec::new()) } else { tag_limits(prefect).await } },
     );
-    let first = |runs: Vec<RunRef>| runs.into_iter().next().map(RunRef::formatted);
+    let first = |runs: Vec<FlowRunRecord>| runs.into_iter().next().map(RunRef::from);
     Ok(Reads {
         flow_name: flow?,
         recent: recent?,
@@ -314,7 +314,7 @@ fn findings(
     deployment: &DeploymentRecord,
     slug: &str,
     reads: &Reads,
-    holders: &[SlotHolder],
+    holders: &[TaskRunRecord],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let object = || ObjectRef::new("deployment", Some(&deployment.id), Some(slug));

@@ -15,13 +15,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{
-    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotHolder, SlotScope, clip,
-    conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels, minutes_since, named_holders,
-    parse_id, read_one, read_readiness, saturated_globals, slot_holders, slug,
+    DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotScope, clip, conclude,
+    deployment_paused, deployment_saturated, flow_name, held_by, holder_labels, minutes_since, named_holders, parse_id,
+    read_one, read_readiness, saturated_globals, slot_holders, slug,
 };
 use crate::prefect::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use crate::prefect::paging::SERVER_PAGE_MAX;
-use crate::prefect::records::{FlowRunRecord, LogRecord, StateRecord};
+use crate::prefect::records::{FlowRunRecord, LogRecord, StateRecord, TaskRunRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::tools::ToolError;
 use crate::tools::args::WorkspaceId;
@@ -73,7 +73,7 @@ pub struct Params {
 }
 
 #[derive(Debug, Default, Serialize, JsonSchema)]
-pub struct FlowRunDiagnosis {
+struct FlowRunDiagnosis {
     /// The id as given.
     pub flow_run_id: String,
     /// One line: the most likely cause, or that none was found.
@@ -97,7 +97,7 @@ pub struct FlowRunDiagnosis {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct RunSummary {
+struct RunSummary {
     pub id: String,
     pub name: Option<String>,
     pub flow_name: Option<String>,
@@ -117,7 +117,7 @@ pub struct RunSummary {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct StateEntry {
+struct StateEntry {
     pub timestamp: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -126,7 +126,7 @@ pub struct StateEntry {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct TaskRunBrief {
+struct TaskRunBrief {
     pub id: String,
     pub name: Option<String>,
     pub state_type: Option<String>,
@@ -137,27 +137,13 @@ pub struct TaskRunBrief {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ErrorLog {
+struct ErrorLog {
     pub timestamp: Option<String>,
     pub level_name: Option<String>,
     /// Logger name, e.g. prefect.task_runs.
     pub logger: Option<String>,
     pub task_run_id: Option<String>,
     pub message: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct TaskRecord {
-    id: String,
-    name: Option<String>,
-    state_type: Option<String>,
-    state_name: Option<String>,
-    #[serde(default)]
-    state: Option<StateRecord>,
-    start_time: Option<String>,
-    end_time: Option<String>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
 }
 
 /// Where a run is in its life, which decides what is worth reading.
@@ -208,7 +194,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> CallToo
 struct Reads {
     states: Vec<StateRecord>,
     flow_name: Option<String>,
-    tasks: Vec<TaskRecord>,
+    tasks: Vec<TaskRunRecord>,
     tasks_truncated: bool,
     logs: Vec<LogRecord>,
     logs_truncated: bool,
@@ -286,7 +272,7 @@ async fn read_context<F: Fetch>(
     let (states, flow, tasks, logs, deployment, readiness, tags, globals) = futures::join!(
         prefect.get::<Vec<StateRecord>>(&states_path),
         flow_name(prefect, run.flow_id.as_deref()),
-        optional(started, prefect.post::<Vec<TaskRecord>, _>("task_runs/filter", &tasks_body)),
+        optional(started, prefect.post::<Vec<TaskRunRecord>, _>("task_runs/filter", &tasks_body)),
         optional(started, prefect.post::<Vec<LogRecord>, _>("logs/filter", &logs_body)),
         async {
             match &run.deployment_id {

@@ -4,12 +4,12 @@
 use super::*;
 
 /// `<flow>/<deployment>` when the flow's name is known.
-pub fn slug(flow_name: Option<&str>, deployment: &str) -> String {
+pub(super) fn slug(flow_name: Option<&str>, deployment: &str) -> String {
     flow_name.map_or_else(|| deployment.to_owned(), |flow| format!("{flow}/{deployment}"))
 }
 
 /// A paused deployment: schedules create no runs (`severity` says whether that matters here).
-pub fn deployment_paused(deployment: &DeploymentRecord, slug: &str, severity: Severity) -> Option<Finding> {
+pub(super) fn deployment_paused(deployment: &DeploymentRecord, slug: &str, severity: Severity) -> Option<Finding> {
     deployment.paused.then(|| {
         Finding::new(
             severity,
@@ -24,7 +24,7 @@ pub fn deployment_paused(deployment: &DeploymentRecord, slug: &str, severity: Se
 }
 
 /// The deployment's concurrency limit when its slots are all taken, naming the holders.
-pub fn deployment_saturated(
+pub(super) fn deployment_saturated(
     deployment: &DeploymentRecord,
     slug: &str,
     holders: &[RunRef],
@@ -50,23 +50,15 @@ pub fn deployment_saturated(
 }
 
 /// ENQUEUE or CANCEL_NEW, when the deployment sets it.
-pub fn collision_strategy(deployment: &DeploymentRecord) -> Option<&str> {
+pub(super) fn collision_strategy(deployment: &DeploymentRecord) -> Option<&str> {
     deployment.concurrency_options.as_ref()?.collision_strategy.as_str()
 }
 
-/// A task run in a tag concurrency slot, as evidence names it.
-#[derive(Debug, Deserialize)]
-pub struct SlotHolder {
-    pub id: String,
-    pub name: Option<String>,
-    pub flow_run_id: Option<String>,
-}
-
 /// The task runs in `slots`, in one request (none for no slots).
-pub async fn slot_holders<F: Fetch>(
+pub(super) async fn slot_holders<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     slots: &[&str],
-) -> Result<Vec<SlotHolder>, PrefectError> {
+) -> Result<Vec<TaskRunRecord>, PrefectError> {
     if slots.is_empty() {
         return Ok(Vec::new());
     }
@@ -75,7 +67,7 @@ pub async fn slot_holders<F: Fetch>(
 }
 
 /// Each slot as `<task> (<id>) of flow run <run>`, or `(<id>)` when its task run was not read.
-pub fn holder_labels(slots: &[String], holders: &[SlotHolder]) -> Vec<String> {
+pub(super) fn holder_labels(slots: &[String], holders: &[TaskRunRecord]) -> Vec<String> {
     slots
         .iter()
         .map(|id| match holders.iter().find(|h| &h.id == id) {
@@ -93,7 +85,7 @@ pub fn holder_labels(slots: &[String], holders: &[SlotHolder]) -> Vec<String> {
 
 /// ` held by <what> a, b, c and <n> more`: the first labels, then how many of `total` slots
 /// are left unnamed (nothing when no holder is known).
-pub fn held_by(what: &str, labels: &[String], total: i64) -> String {
+pub(super) fn held_by(what: &str, labels: &[String], total: i64) -> String {
     let shown = &labels[..labels.len().min(NAMED_HOLDERS)];
     let rest = total.max(labels.len() as i64) - shown.len() as i64;
     match (shown.is_empty(), rest > 0) {
@@ -105,7 +97,7 @@ pub fn held_by(what: &str, labels: &[String], total: i64) -> String {
 
 /// Active global limits (not tag or deployment limits) whose slots are all taken; flow code
 /// that calls `concurrency(<name>)` waits on them.
-pub fn saturated_globals(limits: &[GlobalLimitRecord]) -> Vec<Finding> {
+pub(super) fn saturated_globals(limits: &[GlobalLimitRecord]) -> Vec<Finding> {
     limits
         .iter()
         .filter(|l| l.active && l.active_slots >= l.limit)

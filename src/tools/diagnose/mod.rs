@@ -3,7 +3,7 @@
 //! a deployment and the concurrency limits that can hold a run back.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -13,7 +13,9 @@ use super::{ToolError, format};
 use crate::prefect::limits::GlobalLimitRecord;
 use crate::prefect::paging::SERVER_PAGE_MAX;
 use crate::prefect::pools::path_segment;
-use crate::prefect::records::{DeploymentRecord, FlowRecord, PoolRecord, QueueRecord, WorkerRecord};
+use crate::prefect::records::{
+    DeploymentRecord, FlowRecord, FlowRunRecord, PoolRecord, QueueRecord, TaskRunRecord, WorkerRecord,
+};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -25,9 +27,9 @@ mod reads;
 #[cfg(test)]
 mod tests;
 
-pub use limits::*;
-pub use readiness::*;
-pub use reads::*;
+use limits::*;
+use readiness::*;
+use reads::*;
 
 /// How a finding bears on the question asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
@@ -52,7 +54,7 @@ pub struct ObjectRef {
 }
 
 impl ObjectRef {
-    pub fn new(kind: &str, id: Option<&str>, name: Option<&str>) -> Self {
+    fn new(kind: &str, id: Option<&str>, name: Option<&str>) -> Self {
         ObjectRef { kind: kind.to_owned(), id: id.map(str::to_owned), name: name.map(str::to_owned) }
     }
 }
@@ -70,14 +72,14 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(severity: Severity, kind: &str, object: ObjectRef, evidence: String, next_step: String) -> Self {
+    fn new(severity: Severity, kind: &str, object: ObjectRef, evidence: String, next_step: String) -> Self {
         Finding { severity, kind: kind.to_owned(), object, evidence, next_step }
     }
 }
 
 /// Orders findings causes first (stable otherwise) and names the most likely cause in one
 /// line: the first cause, else the first warning, else `healthy`.
-pub fn conclude(findings: &mut [Finding], healthy: String) -> String {
+fn conclude(findings: &mut [Finding], healthy: String) -> String {
     findings.sort_by_key(|f| f.severity);
     match findings.first() {
         Some(f) if f.severity == Severity::Cause => format!("{} ({}): {}", headline(&f.kind), f.kind, f.evidence),
@@ -115,20 +117,20 @@ fn headline(kind: &str) -> &'static str {
 }
 
 /// The UUID in `raw`, or an error naming the argument and the tool that lists valid ids.
-pub fn parse_id(raw: &str, argument: &str, lister: &str) -> Result<String, ToolError> {
+fn parse_id(raw: &str, argument: &str, lister: &str) -> Result<String, ToolError> {
     Uuid::parse_str(raw.trim()).map(|id| id.to_string()).map_err(|_| {
         ToolError::InvalidArguments(format!("invalid UUID {raw:?} for {argument}; pass an id as {lister} lists it"))
     })
 }
 
 /// Whole minutes from `raw` to `now` (negative when `raw` is later).
-pub fn minutes_since(now: OffsetDateTime, raw: Option<&str>) -> Option<i64> {
+fn minutes_since(now: OffsetDateTime, raw: Option<&str>) -> Option<i64> {
     let at = OffsetDateTime::parse(raw?, &Rfc3339).ok()?;
     Some((now - at).whole_minutes())
 }
 
 /// Cuts `text` to `max` characters with an explicit marker.
-pub fn clip(text: &str, max: usize) -> String {
+fn clip(text: &str, max: usize) -> String {
     let total = text.chars().count();
     if total <= max {
         return text.to_owned();

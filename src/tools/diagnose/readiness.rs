@@ -4,7 +4,7 @@ use super::*;
 
 /// A work pool, one of its queues and its workers, as read for a diagnosis.
 #[derive(Debug)]
-pub struct Readiness {
+pub(super) struct Readiness {
     pub pool_name: String,
     pub pool: Option<PoolRecord>,
     pub queue_name: Option<String>,
@@ -18,7 +18,7 @@ pub struct Readiness {
 
 /// Reads pool `pool_name`, its queue `queue_name` and its workers: three concurrent requests
 /// (two without a queue name).
-pub async fn read_readiness<F: Fetch>(
+pub(super) async fn read_readiness<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     pool_name: &str,
     queue_name: Option<&str>,
@@ -105,7 +105,7 @@ impl Readiness {
 
     /// Names the runs holding the pool's and the queue's slots when their limits are full: a
     /// request for each full one, concurrently, none otherwise.
-    pub async fn read_holders<F: Fetch>(&mut self, prefect: &PrefectClient<'_, F>) -> Result<(), PrefectError> {
+    pub(super) async fn read_holders<F: Fetch>(&mut self, prefect: &PrefectClient<'_, F>) -> Result<(), PrefectError> {
         let pool = self.pool_full().map(|_| SlotScope::Pool(&self.pool_name));
         let queue = self.queue.as_ref().filter(|_| self.queue_full().is_some()).map(|q| SlotScope::Queue(&q.id));
         let (pool, queue) = futures::join!(named_holders(prefect, pool), named_holders(prefect, queue));
@@ -124,7 +124,7 @@ impl Readiness {
         format::optional_timestamp(latest)
     }
 
-    pub fn summary(&self) -> PoolReadiness {
+    pub(super) fn summary(&self) -> PoolReadiness {
         let pool = self.pool.as_ref();
         PoolReadiness {
             name: self.pool_name.clone(),
@@ -151,7 +151,7 @@ impl Readiness {
     /// Why the pool would not start a run now, in the order a worker meets the obstacles:
     /// the pool, its workers, the queue, then the pool's and queue's concurrency limits.
     /// `saturation` is the severity of a full limit (a cause only when runs are waiting).
-    pub fn findings(&self, saturation: Severity) -> Vec<Finding> {
+    pub(super) fn findings(&self, saturation: Severity) -> Vec<Finding> {
         let mut findings = Vec::new();
         let name = self.pool_name.as_str();
         let inspect = |id: &str| format!("get_work_pools with filter {{\"id\": {{\"any_\": [\"{id}\"]}}}}");

@@ -4,29 +4,36 @@
 use super::*;
 
 /// A flow run named in evidence (a slot holder, the oldest Late run, …).
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RunRef {
     pub id: String,
     pub name: Option<String>,
     pub state_name: Option<String>,
+    // The published output schema gives this field `"default": null`.
     #[serde(default)]
     pub expected_start_time: Option<String>,
 }
 
+impl From<FlowRunRecord> for RunRef {
+    fn from(run: FlowRunRecord) -> Self {
+        RunRef {
+            id: run.id,
+            name: run.name,
+            state_name: run.state_name,
+            expected_start_time: format::optional_timestamp(run.expected_start_time.as_deref()),
+        }
+    }
+}
+
 impl RunRef {
     /// `<name> (<id>)`.
-    pub fn label(&self) -> String {
+    pub(super) fn label(&self) -> String {
         format!("{} ({})", self.name.as_deref().unwrap_or("unnamed"), self.id)
-    }
-
-    pub fn formatted(mut self) -> Self {
-        self.expected_start_time = format::optional_timestamp(self.expected_start_time.as_deref());
-        self
     }
 }
 
 /// `POST {kind}/filter` for the one object whose `field` is `key`.
-pub async fn read_one<T: serde::de::DeserializeOwned, F: Fetch>(
+pub(super) async fn read_one<T: serde::de::DeserializeOwned, F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     kind: &str,
     field: &str,
@@ -38,7 +45,7 @@ pub async fn read_one<T: serde::de::DeserializeOwned, F: Fetch>(
 }
 
 /// The flow's name (one request), `None` without a flow id.
-pub async fn flow_name<F: Fetch>(
+pub(super) async fn flow_name<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     flow_id: Option<&str>,
 ) -> Result<Option<String>, PrefectError> {
@@ -47,11 +54,11 @@ pub async fn flow_name<F: Fetch>(
 }
 
 /// How many slot holders a finding names (it shows three and counts the rest).
-pub const NAMED_HOLDERS: usize = 3;
+pub(super) const NAMED_HOLDERS: usize = 3;
 
 /// Where Pending, Running and Cancelling runs take concurrency slots (Prefect's slot states).
 #[derive(Debug, Clone, Copy)]
-pub enum SlotScope<'a> {
+pub(super) enum SlotScope<'a> {
     /// A deployment, by id.
     Deployment(&'a str),
     /// A work pool, by name.
@@ -61,7 +68,7 @@ pub enum SlotScope<'a> {
 }
 
 /// Up to `limit` runs holding slots in `scope`, most recently started first: one request.
-pub async fn active_runs<F: Fetch>(
+pub(super) async fn active_runs<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     scope: SlotScope<'_>,
     limit: usize,
@@ -75,12 +82,12 @@ pub async fn active_runs<F: Fetch>(
         SlotScope::Pool(name) => body["work_pools"] = json!({"name": {"any_": [name]}}),
         SlotScope::Queue(id) => body["work_pool_queues"] = json!({"id": {"any_": [id]}}),
     }
-    let runs: Vec<RunRef> = prefect.post("flow_runs/filter", &body).await?;
-    Ok(runs.into_iter().map(RunRef::formatted).collect())
+    let runs: Vec<FlowRunRecord> = prefect.post("flow_runs/filter", &body).await?;
+    Ok(runs.into_iter().map(RunRef::from).collect())
 }
 
 /// The runs a full limit's finding names: none, and no request, without a scope.
-pub async fn named_holders<F: Fetch>(
+pub(super) async fn named_holders<F: Fetch>(
     prefect: &PrefectClient<'_, F>,
     scope: Option<SlotScope<'_>>,
 ) -> Result<Vec<RunRef>, PrefectError> {

@@ -4,17 +4,17 @@
 use super::*;
 
 /// Task runs that have not started: waiting for a slot, scheduled or pending.
-pub(super) fn waiting_tasks(tasks: &[TaskRecord]) -> Vec<&TaskRecord> {
+pub(super) fn waiting_tasks(tasks: &[TaskRunRecord]) -> Vec<&TaskRunRecord> {
     tasks.iter().filter(|t| matches!(t.state_type.as_deref(), Some("SCHEDULED" | "PENDING"))).collect()
 }
 
 /// Task runs in a Running state, holding whatever tag slots they took.
-pub(super) fn running_tasks(tasks: &[TaskRecord]) -> Vec<&TaskRecord> {
+pub(super) fn running_tasks(tasks: &[TaskRunRecord]) -> Vec<&TaskRunRecord> {
     tasks.iter().filter(|t| t.state_type.as_deref() == Some("RUNNING")).collect()
 }
 
 /// Tag limits on the tags of `tasks` whose slots are all taken whose slots are all taken.
-pub(super) fn full_tag_limits<'a>(limits: &'a [TagLimitRecord], tasks: &[&TaskRecord]) -> Vec<&'a TagLimitRecord> {
+pub(super) fn full_tag_limits<'a>(limits: &'a [TagLimitRecord], tasks: &[&TaskRunRecord]) -> Vec<&'a TagLimitRecord> {
     limits
         .iter()
         .filter(|l| l.active_slots.len() as i64 >= l.concurrency_limit)
@@ -22,7 +22,7 @@ pub(super) fn full_tag_limits<'a>(limits: &'a [TagLimitRecord], tasks: &[&TaskRe
         .collect()
 }
 
-fn tagged(task: &TaskRecord, tag: &str) -> bool {
+fn tagged(task: &TaskRunRecord, tag: &str) -> bool {
     task.tags.as_deref().unwrap_or_default().iter().any(|t| t == tag)
 }
 
@@ -34,9 +34,9 @@ const RUNNING_LISTED: usize = 5;
 pub(super) fn running_findings(
     now: OffsetDateTime,
     run: &FlowRunRecord,
-    running: &[&TaskRecord],
+    running: &[&TaskRunRecord],
     held_tags: &[&TagLimitRecord],
-    holders: &[SlotHolder],
+    holders: &[TaskRunRecord],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     if running.is_empty() {
@@ -97,7 +97,7 @@ pub(super) fn running_findings(
 }
 
 /// `<task> (<id>) since <start> (<n> min), tags a, b`.
-fn running_label(now: OffsetDateTime, task: &TaskRecord) -> String {
+fn running_label(now: OffsetDateTime, task: &TaskRunRecord) -> String {
     let since = match (
         format::optional_timestamp(task.start_time.as_deref()),
         minutes_since(now, task.start_time.as_deref()),
@@ -111,20 +111,20 @@ fn running_label(now: OffsetDateTime, task: &TaskRecord) -> String {
     format!("{}{since}{tags}", task_label(task))
 }
 
-pub(super) fn task_label(task: &TaskRecord) -> String {
+pub(super) fn task_label(task: &TaskRunRecord) -> String {
     format!("{} ({})", task.name.as_deref().unwrap_or("unnamed"), task.id)
 }
 
-pub(super) fn task_message(task: &TaskRecord) -> Option<&str> {
+pub(super) fn task_message(task: &TaskRunRecord) -> Option<&str> {
     task.state.as_ref().and_then(|s| s.message.as_deref()).filter(|m| !m.is_empty())
 }
 
-pub(super) fn failed_tasks(tasks: &[TaskRecord]) -> impl Iterator<Item = &TaskRecord> {
+pub(super) fn failed_tasks(tasks: &[TaskRunRecord]) -> impl Iterator<Item = &TaskRunRecord> {
     tasks.iter().filter(|t| matches!(t.state_type.as_deref(), Some("FAILED" | "CRASHED")))
 }
 
 /// A failed or crashed task run, with its state message.
-pub(super) fn task_failed(task: &TaskRecord, severity: Severity, then: String) -> Finding {
+pub(super) fn task_failed(task: &TaskRunRecord, severity: Severity, then: String) -> Finding {
     Finding::new(
         severity,
         "task_run_failed",
@@ -153,7 +153,7 @@ pub(super) fn ending_findings(run: &FlowRunRecord, reads: &Reads) -> Vec<Finding
     let state = run.state_name.as_deref().unwrap_or("unknown");
     let message = run.message().map_or_else(|| "no state message".to_owned(), |m| clip(m, 300));
     let retry = format!("once fixed, `prefect flow-run retry {}`", run.id);
-    let failed: Vec<&TaskRecord> = failed_tasks(&reads.tasks).collect();
+    let failed: Vec<&TaskRunRecord> = failed_tasks(&reads.tasks).collect();
     match run.state_type.as_deref() {
         Some("CRASHED") => findings.push(Finding::new(
             Severity::Cause,
@@ -289,9 +289,9 @@ pub(super) fn active_findings(
     now: OffsetDateTime,
     run: &FlowRunRecord,
     reads: &Reads,
-    waiting: &[&TaskRecord],
+    waiting: &[&TaskRunRecord],
     full_tags: &[&TagLimitRecord],
-    holders: &[SlotHolder],
+    holders: &[TaskRunRecord],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     if run.state_type.as_deref() == Some("PAUSED") {
