@@ -1,6 +1,7 @@
-//! Every tool, driven with hostile ids, names and filters against an upstream that answers
-//! with hostile records too: no request leaves the read-only allowlist and no method other
-//! than GET or POST is ever sent. The patterns here are written out independently of
+//! Every tool, the action tools included (for a caller who may write), driven with hostile
+//! ids, names, filters and confirmation tokens against an upstream that answers with hostile
+//! records too: no request leaves the read-only allowlist and no method other than GET or
+//! POST is ever sent. The patterns here are written out independently of
 //! `prefect::allowlist` so that a mistake there cannot hide here.
 
 use serde_json::{Value, json};
@@ -38,6 +39,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("POST", "flows/filter"),
     ("POST", "flow_runs/filter"),
     ("POST", "flow_runs/count"),
+    ("GET", "flow_run_states"),
     ("POST", "task_runs/filter"),
     ("POST", "deployments/filter"),
     ("POST", "logs/filter"),
@@ -98,9 +100,21 @@ fn hostile_upstream(hostile: &'static str) -> FakeUpstream {
 fn arguments_for(tool: &rmcp::model::Tool, hostile: &str) -> Vec<Value> {
     let filter = json!({"id": {"any_": [hostile]}, "name": {"any_": [hostile]}});
     let mut calls = vec![json!({}), json!({"filter": filter}), json!({"filter": {"name": {"any_": [hostile]}}})];
-    for key in tool.input_schema.get("properties").and_then(Value::as_object).into_iter().flatten().map(|(k, _)| k) {
+    let keys: Vec<&String> =
+        tool.input_schema.get("properties").and_then(Value::as_object).into_iter().flatten().map(|(k, _)| k).collect();
+    // Valid ids beside each hostile value, so that the tools that need an id get past parsing.
+    let ids: serde_json::Map<String, Value> = keys
+        .iter()
+        .filter(|k| k.ends_with("_id") && **k != "workspace_id")
+        .map(|k| (k.to_string(), json!("0e6b1c8e-0000-4000-8000-000000000000")))
+        .collect();
+    calls.push(Value::Object(ids.clone()));
+    for key in keys {
         calls.push(json!({key.as_str(): hostile}));
         calls.push(json!({key.as_str(): [hostile]}));
+        let mut with_ids = ids.clone();
+        with_ids.insert(key.clone(), json!(hostile));
+        calls.push(Value::Object(with_ids));
     }
     calls
 }
@@ -108,16 +122,22 @@ fn arguments_for(tool: &rmcp::model::Tool, hostile: &str) -> Vec<Value> {
 #[test]
 fn no_tool_input_reaches_a_write_endpoint() {
     let mut sent = 0;
+    let mut actions_sent = 0;
     for (api, prefix) in [
         ("http://127.0.0.1:4200/api", "/api/"),
         ("https://api.prefect.cloud/api/accounts/a1/workspaces/w1", "/api/accounts/a1/workspaces/w1/"),
     ] {
         for hostile in HOSTILE {
             let fake = hostile_upstream(hostile);
-            let ctx = context(&fake, api);
+            let writer = actions::Writer::new("headers:test".into(), &[b"secret"]);
+            let ctx = context(&fake, api).with_writes(Ok(writer));
             for tool in definitions(&ctx) {
+                let before = fake.requests().len();
                 for arguments in arguments_for(&tool, hostile) {
                     let _ = run(&ctx, &tool.name, arguments);
+                }
+                if tool.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(false) {
+                    actions_sent += fake.requests().len() - before;
                 }
             }
             for request in fake.requests() {
@@ -130,6 +150,7 @@ fn no_tool_input_reaches_a_write_endpoint() {
         }
     }
     assert!(sent > 500, "the tools should have reached the upstream: {sent} requests");
+    assert!(actions_sent > 100, "the action tools should have reached the upstream too: {actions_sent} requests");
 }
 
 #[test]
