@@ -10,6 +10,11 @@ bill, so the figure is an upper bound for the CPU time that counts against a pla
 wrangler dev with --runtime wrangler).
 
     .venv/bin/python scripts/bench.py [--requests 50] [--warmup 5] [--prefect-url URL] [--runtime miniflare]
+        [--writes]
+
+With --writes the Worker has ALLOW_WRITES=true and every request carries a write token, so each
+one also pays for deciding who may write; the action tools' previews (reads plus a signed
+token, nothing changed) are measured too.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ from prefect_server import seeded_server  # noqa: E402
 from harness import QUIET, Worker, post_json  # noqa: E402
 
 
+# Sent with every request; --writes adds the write token.
+HEADERS: dict[str, str] = {}
+WRITE_TOKEN = "bench-write-token"
+
+
 def call(name: str, arguments: dict | None = None) -> dict:
     return {"method": "tools/call", "params": {"name": name, "arguments": arguments or {}}}
 
@@ -40,7 +50,7 @@ def cases(url: str) -> list[tuple[str, dict]]:
     """One default call per tool, plus detail-by-id calls; ids come from the server itself."""
 
     def first_id(tool: str, key: str) -> str:
-        _, _, reply = post_json(url, {"jsonrpc": "2.0", "id": 0, **call(tool, {"limit": 1})})
+        _, _, reply = post_json(url, {"jsonrpc": "2.0", "id": 0, **call(tool, {"limit": 1})}, HEADERS)
         return reply["result"]["structuredContent"][key][0]["id"]
 
     by_id = lambda tool, key: call(tool, {"filter": {"id": {"any_": [first_id(tool, key)]}}})  # noqa: E731
@@ -70,10 +80,26 @@ def cases(url: str) -> list[tuple[str, dict]]:
     ]
 
 
+def action_previews(url: str) -> list[tuple[str, dict]]:
+    """The action tools' first step: reads and a signed token, nothing changed."""
+
+    def first(tool: str, key: str, filter_: dict) -> str:
+        _, _, reply = post_json(url, {"jsonrpc": "2.0", "id": 0, **call(tool, {"filter": filter_, "limit": 1})}, HEADERS)
+        return reply["result"]["structuredContent"][key][0]["id"]
+
+    running = first("get_flow_runs", "flow_runs", {"state": {"type": {"any_": ["RUNNING"]}}})
+    active = first("get_deployments", "deployments", {"paused": {"eq_": False}})
+    return [
+        ("cancel_flow_run (preview)", call("cancel_flow_run", {"flow_run_id": running})),
+        ("run_deployment (preview)", call("run_deployment", {"deployment_id": active})),
+        ("pause_deployment (preview)", call("pause_deployment", {"deployment_id": active})),
+    ]
+
+
 def heavy_cases(url: str) -> list[tuple[str, dict]]:
     """The largest answers the tools give on the seeded server: the most CPU a call can take."""
     _, _, reply = post_json(url, {"jsonrpc": "2.0", "id": 0, **call(
-        "get_flow_runs", {"filter": {"name": {"any_": ["audit-verbose"]}}, "limit": 1})})
+        "get_flow_runs", {"filter": {"name": {"any_": ["audit-verbose"]}}, "limit": 1})}, HEADERS)
     verbose = reply["result"]["structuredContent"]["flow_runs"][0]["id"]
     return [
         ("get_flow_runs (limit 200)", call("get_flow_runs", {"limit": 200})),
@@ -127,7 +153,7 @@ def measure(url: str, body: dict | None, count: int, warmup: int, pid: int | Non
                 status, headers, reply = response.status, dict(response.headers), {}
                 response.read()
         else:
-            status, headers, reply = post_json(url, {"jsonrpc": "2.0", "id": i, **body})
+            status, headers, reply = post_json(url, {"jsonrpc": "2.0", "id": i, **body}, HEADERS)
         elapsed = (time.perf_counter() - started) * 1000
         spent = main_thread_cpu_ms(pid) - cpu_before
         if status != 200 or "error" in reply or reply.get("result", {}).get("isError"):
@@ -146,11 +172,16 @@ def main() -> int:
     parser.add_argument("--prefect-url", help="use this Prefect API instead of starting one")
     parser.add_argument("--runtime", choices=("miniflare", "wrangler"), default="miniflare",
                         help="workerd through Miniflare (default) or behind wrangler dev's proxy")
+    parser.add_argument("--writes", action="store_true", help="ALLOW_WRITES=true, a write token, action previews")
     args = parser.parse_args()
 
     wasm_size()
     with seeded_server(ROOT / ".work", "prefect-bench-", args.prefect_url) as (url, _):
-        worker = Worker("bench", {"PREFECT_API_URL": url}, log_level=QUIET, runtime=args.runtime).wait_ready()
+        variables = {"PREFECT_API_URL": url}
+        if args.writes:
+            variables.update(ALLOW_WRITES="true", MCP_WRITE_TOKENS=WRITE_TOKEN)
+            HEADERS["Authorization"] = f"Bearer {WRITE_TOKEN}"
+        worker = Worker("bench", variables, log_level=QUIET, runtime=args.runtime).wait_ready(HEADERS)
         try:
             pid = workerd_pid(worker.process.pid)
             if pid:
@@ -165,7 +196,8 @@ def main() -> int:
                     first.append(f"{name} {cpu[0]:.1f} ms")
                 print("workerd CPU of a fresh isolate's first calls: " + ", ".join(first))
             print(f"{'case':<26} {'median ms':>10} {'p90 ms':>8} {'subrequests':>12} {'workerd CPU ms':>15}")
-            for name, body in [("GET / (floor)", None), *cases(worker.url), *heavy_cases(worker.url)]:
+            previews = action_previews(worker.url) if args.writes else []
+            for name, body in [("GET / (floor)", None), *cases(worker.url), *previews, *heavy_cases(worker.url)]:
                 timings, cpu, subrequests = measure(worker.url, body, args.requests, args.warmup, pid)
                 p90 = statistics.quantiles(timings, n=10)[-1]
                 spent = f"{statistics.median(cpu):.2f}" if pid else "n/a"
