@@ -136,7 +136,7 @@ macro_rules! registry {
     };
 }
 
-use super::actions::{cancel_flow_run, deployment_schedules, resume_flow_run, retry_flow_run, run_deployment};
+use super::actions::{deployment_schedules, resume_flow_run, run_deployment, run_state};
 use super::{
     diagnose, docs, get_automations, get_dashboard, get_deployments, get_flow_run_logs, get_flow_runs, get_flows,
     get_identity, get_object_schema, get_task_runs, get_work_pools, list_workspaces, orientation, read_events,
@@ -163,8 +163,8 @@ registry! {
     docs::SEARCH => docs::search,
     docs::RELEASE_NOTES => docs::release_notes,
     run_deployment::TOOL => run_deployment::call,
-    cancel_flow_run::TOOL => cancel_flow_run::call,
-    retry_flow_run::TOOL => retry_flow_run::call,
+    run_state::CANCEL_TOOL => run_state::cancel,
+    run_state::RETRY_TOOL => run_state::retry,
     resume_flow_run::TOOL => resume_flow_run::call,
     deployment_schedules::PAUSE_TOOL => deployment_schedules::pause,
     deployment_schedules::RESUME_TOOL => deployment_schedules::resume,

@@ -5,12 +5,11 @@
 //! to that token carries it out. Every attempt leaves an audit record in the request's log
 //! line.
 
-pub(crate) mod cancel_flow_run;
 pub(crate) mod confirm;
 pub(crate) mod deployment_schedules;
 pub(crate) mod resume_flow_run;
-pub(crate) mod retry_flow_run;
 pub(crate) mod run_deployment;
+pub(crate) mod run_state;
 mod schema;
 
 use std::fmt;

@@ -157,7 +157,12 @@ fn bad_tokens_are_refused_before_any_request() {
 #[test]
 fn wrong_states_are_refused_with_the_reason() {
     let cases = [
-        ("cancel_flow_run", "COMPLETED", "Completed", "cannot be cancelled"),
+        (
+            "cancel_flow_run",
+            "COMPLETED",
+            "Completed",
+            "only Scheduled, Pending, Running or Paused runs can be cancelled",
+        ),
         ("cancel_flow_run", "CANCELLING", "Cancelling", "already being cancelled"),
         ("retry_flow_run", "RUNNING", "Running", "only Failed, Crashed or Cancelled"),
         ("retry_flow_run", "COMPLETED", "Completed", "use run_deployment"),
