@@ -836,3 +836,56 @@ fn new_clients_do_not_multiply_the_guesses_of_one_address() {
     }
     assert_eq!(evaluated, authorize::MAX_FAILED_ATTEMPTS_PER_ADDRESS as usize);
 }
+
+/// The tool names `token` gets from `tools/list`.
+fn listed_tools(server: &Server, token: &str) -> Vec<String> {
+    let reply = server.mcp(token, r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    let tools = reply.json()["result"]["tools"].as_array().cloned().unwrap_or_default();
+    tools.iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn prefect_write_lets_a_grant_act_only_with_writes_on_and_a_team_grant_only_with_a_write_token() {
+    const WRITE_TOKEN: &str = "team-write-token-xyz";
+    let mut server = team();
+    server.settings.access_tokens = AccessTokens::new(vec![TEAM_TOKEN.into(), WRITE_TOKEN.into()]);
+    server.settings.write_tokens = AccessTokens::new(vec![WRITE_TOKEN.into()]);
+    server.settings.allow_writes = true;
+    let metadata = server.send("GET", "/.well-known/oauth-protected-resource", &[], "").json();
+    assert_eq!(metadata["scopes_supported"], json!(["prefect:read", "prefect:write"]));
+    let grant = |scope: &str, fields: &[(&str, &str)]| {
+        let client = server.public_client();
+        let page = server.authorize(&client, &[("scope", scope)]);
+        let reply = server.consent(&page.signed_request(), fields);
+        assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.body);
+        token(&server.exchange(&client, &reply.query("code").unwrap(), VERIFIER).json(), "access_token")
+    };
+    let acts = |server: &Server, access: &str| listed_tools(server, access).iter().any(|name| name == "run_deployment");
+    let write_scope = "prefect:read prefect:write";
+    let writer = grant(write_scope, &[("mode", "team"), ("access_token", WRITE_TOKEN)]);
+    assert!(acts(&server, &writer));
+    // Asking for the scope does not lift a read-only team token, nor does a write token without the scope.
+    assert!(!acts(&server, &grant(write_scope, &[("mode", "team"), ("access_token", TEAM_TOKEN)])));
+    assert!(!acts(&server, &grant("prefect:read", &[("mode", "team"), ("access_token", WRITE_TOKEN)])));
+    // A write grant stops acting as soon as its token is no longer a write token.
+    server.settings.write_tokens = AccessTokens::new(Vec::new());
+    assert!(!acts(&server, &writer) && listed_tools(&server, &writer).iter().any(|name| name == "get_flows"));
+
+    // Personal credentials act with their own Prefect rights.
+    let mut personal = personal();
+    personal.settings.allow_writes = true;
+    personal.fetch = prefect_upstream().on("GET", "/api/admin/version", 200, json!("3.9.1"));
+    let client = personal.public_client();
+    let page = personal.authorize(&client, &[("scope", write_scope)]);
+    let fields = [("prefect_api_url", PERSONAL_URL), ("prefect_api_key", PERSONAL_KEY)];
+    let reply = personal.consent(&page.signed_request(), &fields);
+    assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.body);
+    let access = token(&personal.exchange(&client, &reply.query("code").unwrap(), VERIFIER).json(), "access_token");
+    assert!(listed_tools(&personal, &access).iter().any(|name| name == "cancel_flow_run"));
+
+    // Without ALLOW_WRITES the scope is recorded but nothing can act, and the metadata does not offer it.
+    personal.settings.allow_writes = false;
+    assert!(!listed_tools(&personal, &access).iter().any(|name| name == "cancel_flow_run"));
+    let metadata = personal.send("GET", "/.well-known/oauth-protected-resource", &[], "").json();
+    assert_eq!(metadata["scopes_supported"], json!(["prefect:read"]));
+}
