@@ -105,6 +105,10 @@ impl<'a, F: Fetch> ToolContext<'a, F> {
         *self.audit.borrow_mut() = Some(record);
     }
 
+    fn has_audit(&self) -> bool {
+        self.audit.borrow().is_some()
+    }
+
     /// The audit record of this request's action attempt, if it made one.
     pub fn take_audit(&self) -> Option<Value> {
         self.audit.borrow_mut().take()

@@ -260,10 +260,20 @@ pub async fn call<F: Fetch>(
     arguments: Option<JsonObject>,
 ) -> Option<CallToolResult> {
     let info = TOOLS.iter().find(|info| info.name == name).filter(|info| info.callable(ctx))?;
-    if let (Availability::Action { .. }, Err(denied)) = (info.availability, ctx.writer()) {
-        return Some((info.types.refusal)(ToolError::NotApplicable(denied.explain(info.name))));
+    if !matches!(info.availability, Availability::Action { .. }) {
+        return dispatch(ctx, name, arguments).await;
     }
-    dispatch(ctx, name, arguments).await
+    // Every action attempt leaves an audit record; the action records its own once it has
+    // checked its arguments, this one says why it never got that far.
+    let (result, reason) = match ctx.writer() {
+        Err(denied) => ((info.types.refusal)(ToolError::NotApplicable(denied.explain(info.name))), denied.kind()),
+        Ok(_) => (dispatch(ctx, name, arguments).await?, "invalid_arguments"),
+    };
+    if !ctx.has_audit() {
+        let caller = ctx.writer().ok().map(|writer| writer.id().to_owned());
+        ctx.audit(serde_json::json!({"action": info.name, "caller": caller, "outcome": "refused", "reason": reason}));
+    }
+    Some(result)
 }
 
 async fn invoke<P: DeserializeOwned, A: Answer, Fut: Future<Output = A>>(

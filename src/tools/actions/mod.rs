@@ -68,6 +68,14 @@ pub enum WritesDenied {
 }
 
 impl WritesDenied {
+    /// A fixed word for the audit record.
+    pub fn kind(self) -> &'static str {
+        match self {
+            WritesDenied::Disabled => "writes_disabled",
+            WritesDenied::ReadOnlyCaller => "read_only_caller",
+        }
+    }
+
     /// What a caller who named action `tool` reads.
     pub fn explain(self, tool: &str) -> String {
         match self {

@@ -63,6 +63,8 @@ fn actions_are_listed_with_truthful_annotations_only_to_callers_who_may_write() 
                 WritesDenied::ReadOnlyCaller => "MCP_WRITE_TOKENS",
             };
             assert!(error.contains(expected) && error.contains("Nothing was changed"), "{error}");
+            let audit = ctx.take_audit().expect("a refused attempt is audited too");
+            assert_eq!(audit, json!({"action": action, "caller": null, "outcome": "refused", "reason": denied.kind()}));
         }
     }
     assert!(fake.requests().is_empty());
@@ -260,6 +262,10 @@ fn run_deployment_leaves_unenforced_parameters_to_prefect_and_refuses_bad_times(
     assert!(structured(&result)["error"].as_str().unwrap().contains("scheduled_time: expected an ISO 8601"));
     let result = run(&ctx, "run_deployment", json!({}));
     assert!(structured(&result)["error"].as_str().unwrap().contains("either deployment_id or deployment_name"));
+    let result = run(&ctx, "run_deployment", json!({"deployment_id": "not-a-uuid"}));
+    assert!(structured(&result)["error"].as_str().unwrap().contains("deployment_id: expected a UUID"));
+    let audit = ctx.take_audit().unwrap();
+    assert_eq!((&audit["caller"], &audit["reason"]), (&json!("headers:test"), &json!("invalid_arguments")));
     assert!(writes(&fake).is_empty());
 }
 
