@@ -226,6 +226,10 @@ def test_run_deployment_refuses_parameters_that_do_not_fit(workers, prefect_for_
 @pytest.mark.parametrize("tool, state, change, new_state", [
     # Cancelling, not Cancelled: no worker runs here to stop the infrastructure and finish it.
     ("cancel_flow_run", {"type": "RUNNING", "name": "Running"}, "Running → Cancelling", ("CANCELLING", "Cancelling")),
+    # Nothing to stop (not started; suspended): Prefect rejects Cancelling and cancels at once.
+    ("cancel_flow_run", {"type": "SCHEDULED", "name": "Scheduled"}, "Scheduled → Cancelled", ("CANCELLED", "Cancelled")),
+    ("cancel_flow_run", {"type": "PAUSED", "name": "Suspended", "state_details": {"pause_reschedule": True}},
+     "Suspended → Cancelled", ("CANCELLED", "Cancelled")),
     ("retry_flow_run", {"type": "FAILED", "name": "Failed"}, "Failed → Scheduled (AwaitingRetry), to start now",
      ("SCHEDULED", "AwaitingRetry")),
 ])
