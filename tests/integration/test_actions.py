@@ -208,6 +208,22 @@ def test_run_deployment_creates_the_previewed_run_once(workers, prefect_for_acti
     assert world(prefect) == after
 
 
+def test_run_deployment_by_id_at_a_scheduled_time(workers, prefect_for_actions, own_credentials):
+    prefect, worker = prefect_for_actions, workers["headers"]
+    arguments = {"deployment_id": prefect.manifest["forecast"], "parameters": {"city": "Tromsø"},
+                 "scheduled_time": "2031-01-02T03:04:05Z"}
+    before = world(prefect)
+    shown = preview(worker, "run_deployment", arguments, own_credentials)
+    assert world(prefect) == before
+    assert shown["preview"]["scheduled_time"] == "2031-01-02T03:04:05+00:00"
+    assert shown["preview"]["parameters"] == {"city": "Tromsø", "days": 3}
+    done = confirm(worker, "run_deployment", arguments, shown["confirm_token"], own_credentials)
+    assert list(changed_runs(before, world(prefect))) == [done["outcome"]["flow_run_id"]]
+    run = prefect.rest("GET", f"flow_runs/{done['outcome']['flow_run_id']}")
+    assert run["state_type"] == "SCHEDULED" and run["expected_start_time"].startswith("2031-01-02T03:04:05")
+    assert run["parameters"] == shown["preview"]["parameters"]
+
+
 @pytest.mark.parametrize("parameters, problem", [
     ({"city": "Bergen", "weeks": 2}, "weeks: not a parameter of this flow (it takes: city, days)"),
     ({"city": 7}, "city: expected string, got 7"),
@@ -230,6 +246,8 @@ def test_run_deployment_refuses_parameters_that_do_not_fit(workers, prefect_for_
     ("cancel_flow_run", {"type": "SCHEDULED", "name": "Scheduled"}, "Scheduled → Cancelled", ("CANCELLED", "Cancelled")),
     ("cancel_flow_run", {"type": "PAUSED", "name": "Suspended", "state_details": {"pause_reschedule": True}},
      "Suspended → Cancelled", ("CANCELLED", "Cancelled")),
+    # Paused without giving up its infrastructure and asking no input: it just goes on.
+    ("resume_flow_run", {"type": "PAUSED", "name": "Paused"}, "Paused → Running", ("RUNNING", "Running")),
     ("retry_flow_run", {"type": "FAILED", "name": "Failed"}, "Failed → Scheduled (AwaitingRetry), to start now",
      ("SCHEDULED", "AwaitingRetry")),
 ])
