@@ -97,7 +97,7 @@ pub fn check(
     if hashed != arguments {
         return Err(format!(
             "confirm: this token confirms other arguments than these; repeat the previewed call exactly, adding \
-             only confirm, or {again} with these arguments"
+             only confirm; or, to act with these arguments, {again}"
         ));
     }
     Ok(Confirmed { token: token.trim().to_owned() })

@@ -1,11 +1,15 @@
 //! `cancel_flow_run` and `retry_flow_run`: each moves a run from some states into one other,
 //! as Prefect's CLI and UI do. The two differ only in the [`StateChange`] they declare.
+//!
+//! A run with no infrastructure to stop (Scheduled and not started, or suspended while
+//! Paused) Prefect cancels at once: it rejects Cancelling and sets Cancelled instead.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ActionReport, CONFIRM_DOC, Plan, accepted_state, describe_run, flow_run, object, perform, target};
+use crate::prefect::records::FlowRunRecord;
 use crate::tools::args::{Id, WorkspaceId};
 use crate::tools::registry::{Availability, ToolInfo, ToolTypes};
 use crate::tools::toolsets::Toolset;
@@ -15,8 +19,9 @@ use crate::upstream::Fetch;
 const CANCEL: &str = "Cancel a flow run that is Scheduled, Pending, Running or Paused. Two steps: \
 called without `confirm` it changes nothing and returns a preview (the run and its state change) and a \
 confirm_token; called again with the same arguments and `confirm` set to that token it moves the run to \
-Cancelling, after which its worker stops the infrastructure and Prefect marks the run Cancelled. Runs \
-already in a final state (Completed, Failed, Cancelled, Crashed) or being cancelled are refused.";
+Cancelling, after which its worker stops the infrastructure and Prefect marks the run Cancelled (a run \
+with no infrastructure to stop, e.g. one not started yet, is Cancelled at once). Runs already in a final \
+state (Completed, Failed, Cancelled, Crashed) or being cancelled are refused.";
 
 const RETRY: &str = "Retry a Failed, Crashed or Cancelled flow run of a deployment, like the Retry \
 button of Prefect's UI: the same run (same id and parameters) is scheduled again and a worker of its work \
@@ -44,10 +49,12 @@ struct StateChange {
     from_text: &'static str,
     /// What the refusal adds for a particular state type.
     notes: &'static [(&'static str, &'static str)],
-    /// What the run becomes: the state sent to Prefect, and as the preview says it.
+    /// What the run becomes: the state sent to Prefect.
     into: (&'static str, &'static str),
-    into_text: &'static str,
-    then: &'static str,
+    /// What the preview says it becomes and what follows, for this run.
+    forecast: fn(&FlowRunRecord) -> (&'static str, &'static str),
+    /// A state Prefect may set instead of `into` that also does what was asked.
+    instead: Option<&'static str>,
     /// Past Prefect's orchestration rules, which keep a finished run finished.
     force: bool,
     /// Only a run of a deployment: a worker has to pick it up.
@@ -69,8 +76,8 @@ const CANCELLING: StateChange = StateChange {
         ("CRASHED", " (a final state)"),
     ],
     into: ("CANCELLING", "Cancelling"),
-    into_text: "Cancelling",
-    then: "the run's worker stops its infrastructure and Prefect marks the run Cancelled",
+    forecast: cancelling,
+    instead: Some("CANCELLED"),
     force: false,
     needs_deployment: false,
     done: "cancelled",
@@ -83,14 +90,35 @@ const RETRYING: StateChange = StateChange {
     from_text: "Failed, Crashed or Cancelled",
     notes: &[("COMPLETED", " (to run its deployment again, use run_deployment)")],
     into: ("SCHEDULED", "AwaitingRetry"),
-    into_text: "Scheduled (AwaitingRetry), to start now",
-    then: "a worker of the run's work pool picks it up and runs it again, with the same parameters",
+    forecast: |_| {
+        (
+            "Scheduled (AwaitingRetry), to start now",
+            "a worker of the run's work pool picks it up and runs it again, with the same parameters",
+        )
+    },
+    instead: None,
     force: true,
     needs_deployment: true,
     done: "retried",
     attempt: "schedule the retry",
     message: "Retried through the Prefect MCP server",
 };
+
+/// Prefect's own rule for a run with nothing to stop: it goes straight to Cancelled.
+fn cancelling(run: &FlowRunRecord) -> (&'static str, &'static str) {
+    let state = run.state.as_ref();
+    let suspended = state.and_then(|s| s.state_details.as_ref()).is_some_and(|d| d.pause_reschedule);
+    let at_once = match run.state_type.as_deref() {
+        Some("SCHEDULED") => run.infrastructure_pid.is_none() || run.state_name.as_deref() == Some("Resuming"),
+        Some("PAUSED") => suspended,
+        _ => false,
+    };
+    if at_once {
+        ("Cancelled", "nothing to stop: the run has no infrastructure, so Prefect cancels it at once")
+    } else {
+        ("Cancelling", "the run's worker stops its infrastructure and Prefect marks the run Cancelled")
+    }
+}
 
 pub const CANCEL_TOOL: ToolInfo = ToolInfo {
     name: "cancel_flow_run",
@@ -152,17 +180,25 @@ async fn change<F: Fetch>(
                     "flow run {id} has no deployment, so no worker can run it again; re-run the flow where it ran"
                 )));
             }
+            let (next, then) = (change.forecast)(&run);
             let preview = object(json!({
                 "flow_run": describe_run(&run),
-                "change": format!("{shown} → {}", change.into_text),
-                "then": change.then,
+                "change": format!("{shown} → {next}"),
+                "then": then,
             }));
             Ok(Plan { preview, targets: target("flow_run_id", id), then: () })
         },
         async |prefect, (), _| {
             let (kind, name) = change.into;
             let state = json!({"type": kind, "name": name, "message": change.message});
-            accepted_state(prefect.set_flow_run_state(id.0, state, change.force).await?, change.attempt)
+            let mut result = prefect.set_flow_run_state(id.0, state, change.force).await?;
+            if let Some(instead) = change.instead
+                && result.state.as_ref().is_some_and(|s| s.kind.as_deref() == Some(instead))
+            {
+                // Rejected in favour of a state that does what was asked.
+                result.status = "ACCEPT".to_owned();
+            }
+            accepted_state(result, change.attempt)
         },
     )
     .await
