@@ -1,4 +1,5 @@
-//! A read-only MCP server for Prefect that runs as a Cloudflare Worker.
+//! An MCP server for Prefect that runs as a Cloudflare Worker: it reads, and acts only where
+//! the operator allows writes.
 //!
 //! The crate is platform-neutral except for [`worker`], the thin wasm32 shell: the MCP
 //! endpoint ([`protocol`]) takes an `http::Request` and an upstream [`upstream::Fetch`]

@@ -39,8 +39,9 @@ const GUIDES: &[Guide] = &[
                  {{\"id\": {{\"any_\": [\"{run}\"]}}}} for the parameters.\n\
                  3. If the state is CRASHED (infrastructure, not code), check the work pool with get_work_pools by id.\n\n\
                  Answer with: what failed (flow, task, exception), why, and the next step (a code fix, a parameter \
-                 change, or `prefect flow-run retry {run}` once fixed). These tools only read; say which command \
-                 the user should run for any change.",
+                 change, or `prefect flow-run retry {run}` once fixed). Change nothing on your own: where this \
+                 connection offers retry_flow_run, preview the retry and confirm it only when the user agrees; \
+                 otherwise say which command the user should run.",
                 run = arg.get("flow_run_id")
             )
         },
@@ -67,7 +68,9 @@ const GUIDES: &[Guide] = &[
                  3. If runs of several deployments are stuck: get_dashboard for saturated limits and NOT_READY pools, \
                  and get_work_pools by id for queues and workers.\n\n\
                  Name the blocking cause with its evidence and the next step, e.g. `prefect worker start --pool <pool>`, \
-                 `prefect work-pool resume <pool>`, or raising a limit. These tools only read."
+                 `prefect work-pool resume <pool>`, or raising a limit. Change nothing on your own: an action tool \
+                 this connection may offer (cancel_flow_run, resume_deployment, …) is previewed first and confirmed \
+                 only when the user agrees."
             )
         },
     },
@@ -87,7 +90,7 @@ const GUIDES: &[Guide] = &[
                  occurred_after window if needed): did matching events happen, for resources the match selects?\n\n\
                  Explain the mismatch (wrong event name, match labels that exclude the resources, threshold or \
                  window never reached, proactive posture misunderstood, automation disabled) and how to fix the \
-                 trigger. These tools only read; changes are made in the Prefect UI or CLI.",
+                 trigger. Automations are changed in the Prefect UI or CLI, not through these tools.",
                 name = arg.get("automation")
             )
         },
