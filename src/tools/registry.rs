@@ -129,7 +129,13 @@ macro_rules! registry {
             arguments: Option<JsonObject>,
         ) -> Option<CallToolResult> {
             $(if name == $info.name {
-                return Some(invoke(&$info, arguments, |p| $handler(ctx, p)).await);
+                // Behind a pointer each tool's call (argument parsing, handler, result) is its
+                // own code rather than one arm of a state machine holding every tool's: V8
+                // compiles wasm functions on their first call, and the first call of a fresh
+                // isolate then compiles only the tool it runs.
+                let running: Pin<Box<dyn Future<Output = CallToolResult> + '_>> =
+                    Box::pin(invoke(&$info, arguments, |p| $handler(ctx, p)));
+                return Some(running.await);
             })*
             None
         }
@@ -282,13 +288,7 @@ async fn invoke<P: DeserializeOwned, A: Answer, Fut: Future<Output = A>>(
     handler: impl FnOnce(P) -> Fut,
 ) -> CallToolResult {
     match args::parse::<P>(arguments) {
-        // Behind a pointer each tool's future is its own code rather than one arm of a state
-        // machine holding every tool's: V8 compiles wasm functions on their first call, and
-        // the first call of a fresh isolate then compiles only the tool it runs.
-        Ok(params) => {
-            let running: Pin<Box<dyn Future<Output = A> + '_>> = Box::pin(handler(params));
-            running.await.into_result(info.failure)
-        }
+        Ok(params) => handler(params).await.into_result(info.failure),
         Err(reason) => (info.types.refusal)(ToolError::InvalidArguments(format!(
             "Invalid arguments for tool {}: {reason}. Fix the argument and call again; the tool's inputSchema \
              lists the accepted arguments.",
