@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ActionClient, ActionReport, CONFIRM_DOC, NamedDeployment, Plan, deployment, object, perform, target};
+use super::{ActionClient, ActionReport, CONFIRM_DOC, Plan, deployment, object, perform, target};
 use crate::tools::args::{Id, WorkspaceId};
 use crate::tools::registry::{Availability, ToolInfo, ToolTypes};
 use crate::tools::toolsets::Toolset;
@@ -85,7 +85,16 @@ async fn switch<F: Fetch>(
         options,
         known,
         async |prefect| {
-            let found = deployment(prefect, params.deployment_id, params.deployment_name.as_deref()).await?;
+            // Named by id, the runs pausing would delete are read alongside the deployment.
+            let deleted = async {
+                match (pause, params.deployment_id) {
+                    (true, Some(id)) => deleted_by_pausing(prefect, id).await.map(Some),
+                    _ => Ok(None),
+                }
+            };
+            let (found, deleted) =
+                futures::join!(deployment(prefect, params.deployment_id, params.deployment_name.as_deref()), deleted);
+            let found = found?;
             if found.record.paused == pause {
                 return Err(ToolError::NotApplicable(format!(
                     "deployment {} is already {}; nothing to do",
@@ -95,7 +104,10 @@ async fn switch<F: Fetch>(
             }
             let mut preview = json!({"deployment": found.describe()});
             if pause {
-                let deleted = deleted_by_pausing(prefect, &found).await?;
+                let deleted = match deleted? {
+                    Some(deleted) => deleted,
+                    None => deleted_by_pausing(prefect, found.id).await?,
+                };
                 preview["change"] = json!("schedules paused: no new scheduled runs until resume_deployment");
                 preview["scheduled_runs_deleted"] = json!(deleted);
             } else {
@@ -113,10 +125,7 @@ async fn switch<F: Fetch>(
 
 /// How many runs pausing deletes: Scheduled runs its schedules created that never ran and
 /// are not waiting for a concurrency slot (Prefect's rule), among the first 200.
-async fn deleted_by_pausing<F: Fetch>(
-    prefect: &ActionClient<'_, '_, F>,
-    found: &NamedDeployment,
-) -> Result<usize, ToolError> {
+async fn deleted_by_pausing<F: Fetch>(prefect: &ActionClient<'_, '_, F>, deployment: Id) -> Result<usize, ToolError> {
     #[derive(Deserialize)]
     struct ScheduledRun {
         #[serde(default)]
@@ -125,7 +134,7 @@ async fn deleted_by_pausing<F: Fetch>(
         run_count: i64,
         state_name: Option<String>,
     }
-    let body = json!({"flow_runs": {"deployment_id": {"any_": [found.record.id]},
+    let body = json!({"flow_runs": {"deployment_id": {"any_": [deployment.to_string()]},
                                     "state": {"type": {"any_": ["SCHEDULED"]}}}, "limit": 200});
     let runs: Vec<ScheduledRun> = prefect.post("flow_runs/filter", &body).await?;
     Ok(runs

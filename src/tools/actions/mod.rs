@@ -256,10 +256,18 @@ pub(crate) async fn deployment<F: Fetch>(
     id: Option<Id>,
     name: Option<&str>,
 ) -> Result<NamedDeployment, ToolError> {
-    let found = match (id, name) {
+    // By name the flow's name is known; by id it takes one more read.
+    let (found, flow) = match (id, name) {
         (Some(id), None) => {
             let found: Option<DeploymentRecord> = prefect.find_one("deployments", "id", &id.to_string()).await?;
-            found.ok_or_else(|| format!("there is no deployment with id {id} in this workspace"))
+            let flow: Option<FlowRecord> = match found.as_ref().and_then(|d| d.flow_id.as_deref()) {
+                Some(flow_id) => prefect.find_one("flows", "id", flow_id).await?,
+                None => None,
+            };
+            (
+                found.ok_or_else(|| format!("there is no deployment with id {id} in this workspace")),
+                flow.map(|f| f.name),
+            )
         }
         (None, Some(name)) => {
             let (flow, deployment) =
@@ -268,10 +276,8 @@ pub(crate) async fn deployment<F: Fetch>(
                         "deployment_name: expected <flow name>/<deployment name>, got {name:?}"
                     ))
                 })?;
-            prefect
-                .deployment_by_name(flow, deployment)
-                .await?
-                .ok_or_else(|| format!("there is no deployment {name:?}"))
+            let found = prefect.deployment_by_name(flow, deployment).await?;
+            (found.ok_or_else(|| format!("there is no deployment {name:?}")), Some(flow.to_owned()))
         }
         _ => {
             return Err(ToolError::InvalidArguments(
@@ -284,18 +290,10 @@ pub(crate) async fn deployment<F: Fetch>(
     let record = found.map_err(|missing| {
         ToolError::NotFound(format!("{missing}; get_deployments lists the deployments with their ids and names"))
     })?;
-    let flow: Option<FlowRecord> = match record.flow_id.as_deref() {
-        Some(flow_id) => prefect.find_one("flows", "id", flow_id).await?,
-        None => None,
-    };
     let id = uuid::Uuid::parse_str(&record.id)
         .map(Id)
         .map_err(|_| ToolError::UnusableAnswer(format!("Prefect gave deployment id {:?}, not a UUID", record.id)))?;
-    Ok(NamedDeployment {
-        id,
-        name: format!("{}/{}", flow.map_or_else(|| "?".to_owned(), |f| f.name), record.name),
-        record,
-    })
+    Ok(NamedDeployment { id, name: format!("{}/{}", flow.as_deref().unwrap_or("?"), record.name), record })
 }
 
 /// A deployment with its id checked and its full `<flow>/<deployment>` name.

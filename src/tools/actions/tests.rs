@@ -258,6 +258,11 @@ fn run_deployment_leaves_unenforced_parameters_to_prefect_and_refuses_bad_times(
         structured(&preview)["preview"]["parameter_check"],
         "not checked: the deployment does not enforce a parameter schema"
     );
+    assert_eq!(structured(&preview)["preview"]["deployment"]["name"], "etl/nightly");
+    assert_eq!(ctx.upstream_requests(), 2, "by id: the deployment, then its flow's name");
+    let by_name = writing(&fake);
+    run(&by_name, "run_deployment", json!({"deployment_name": "etl/nightly"}));
+    assert_eq!(by_name.upstream_requests(), 1, "by name the flow's name is known");
     let result = run(&ctx, "run_deployment", json!({"deployment_id": DEPLOYMENT, "scheduled_time": "tomorrow"}));
     assert!(structured(&result)["error"].as_str().unwrap().contains("scheduled_time: expected an ISO 8601"));
     let result = run(&ctx, "run_deployment", json!({}));
