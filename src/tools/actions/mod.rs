@@ -146,26 +146,21 @@ pub(crate) async fn perform<'a, F: Fetch, P: Serialize, T>(
     };
     let phase = if confirm.is_some() { "execute" } else { "preview" };
     let arguments = confirm::arguments_hash(params);
-    let confirmed = match confirm.map(|token| confirm::check(writer, tool.name, &arguments, token, ctx.now)) {
-        Some(Err(reason)) => {
+    let confirmed = match confirm.map(|token| confirm::check(writer, tool.name, &arguments, token, ctx.now)).transpose()
+    {
+        Ok(confirmed) => confirmed,
+        Err(reason) => {
             let error = ToolError::InvalidArguments(reason);
             audit(&targets, phase, Err(&error));
             return Err(error);
         }
-        Some(Ok(confirmed)) => Some(confirmed),
-        None => None,
     };
-    let planned = match ctx.prefect(workspace_id).await {
-        Ok(prefect) => {
-            let prefect = prefect.for_actions();
-            match plan(&prefect).await {
-                Ok(planned) => Ok((prefect, planned)),
-                Err(error) => Err(error),
-            }
-        }
-        Err(error) => Err(error),
+    let planned = async {
+        let prefect = ctx.prefect(workspace_id).await?.for_actions();
+        let planned = plan(&prefect).await?;
+        Ok::<_, ToolError>((prefect, planned))
     };
-    let (prefect, planned) = match planned {
+    let (prefect, planned) = match planned.await {
         Ok(planned) => planned,
         Err(error) => {
             audit(&targets, phase, Err(&error));
