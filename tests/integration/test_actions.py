@@ -1,7 +1,7 @@
 """The action tools (ALLOW_WRITES=true) end to end: the built Worker in workerd against a Prefect
 server of this module's own (the shared seeded one stays untouched), each change checked by
 reading Prefect directly before and after; the refusals, the audit lines, the official Python
-SDK and Claude Code."""
+SDK (with its OAuth flow asking for prefect:write) and Claude Code."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from conftest import Prefect
 from harness import WORK, Worker, post_json
-from mcp_client import EXPECTED_TOOLS, call_tool, client, envelope
+from mcp_client import EXPECTED_TOOLS, MODERN, call_tool, client, envelope
+from oauth_support import HeadlessConsent, MemoryTokenStorage, sdk_provider, team_credentials
 from prefect_server import temporary_server
 from test_claude_code import claude, server_status
 
@@ -462,3 +466,50 @@ def test_claude_code_connects_to_the_writing_worker(tmp_path, workers, own_crede
         time.sleep(0.2)
     assert listings[0]["auth"] == "headers" and listings[0]["outcome"] == "ok", listings
     assert set(ACTIONS) <= set(listed_tools(worker.url, own_credentials))
+
+
+# --- OAuth: prefect:write --------------------------------------------------------------------
+
+def test_an_oauth_grant_acts_only_with_prefect_write_and_a_write_token(prefect_for_actions):
+    """The official SDK's OAuth flow against a Worker with writes on: it asks for the scopes the
+    protected-resource metadata lists (prefect:write among them); a team grant made with a write
+    token then sees and runs the actions, one made with a read token does not."""
+    prefect = prefect_for_actions
+    worker = Worker("actions-oauth", {
+        "ALLOW_WRITES": "true", "PREFECT_API_URL": prefect.api_url, "PREFECT_API_AUTH_STRING": prefect.auth_string,
+        "MCP_ACCESS_TOKENS": READ_TOKEN, "MCP_WRITE_TOKENS": ",".join(WRITE_TOKENS),
+        "ALLOW_UNAUTHENTICATED": "false"}, oauth=True).wait_ready()
+    try:
+        metadata = httpx2.get(f"{worker.origin}/.well-known/oauth-protected-resource", timeout=10).json()
+        assert metadata["scopes_supported"] == ["prefect:read", "prefect:write"], metadata
+        deployment = prefect.manifest["forecast"]
+
+        def session_with(token: str) -> tuple[dict, dict | None, str]:
+            consent, storage = HeadlessConsent(team_credentials(token)), MemoryTokenStorage()
+
+            async def go():
+                async with httpx2.AsyncClient(auth=sdk_provider(worker.url, consent, storage), timeout=30) as http:
+                    async with Client(streamable_http_client(worker.url, http_client=http), mode=MODERN) as session:
+                        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+                        if "pause_deployment" not in tools:
+                            return tools, None
+                        result = await session.call_tool("pause_deployment", {"deployment_id": deployment})
+                        return tools, envelope(result)
+
+            tools, report = asyncio.run(go())
+            return tools, report, storage.tokens.scope or ""
+
+        before = world(prefect)
+        tools, report, scope = session_with(WRITE_TOKENS[0])
+        assert set(scope.split()) == {"prefect:read", "prefect:write"}, scope
+        assert set(ACTIONS) <= set(tools) and tools["cancel_flow_run"].annotations.destructive_hint is True
+        assert report["executed"] is False and report["preview"]["deployment"]["id"] == deployment, report
+        assert world(prefect) == before, "the preview changed nothing"
+
+        tools, report, scope = session_with(READ_TOKEN)
+        assert "prefect:write" in scope.split(), "asked for, and recorded"
+        assert not set(ACTIONS) & set(tools) and "get_flows" in tools, "but a read token's grant cannot write"
+        stored = b"".join(path.read_bytes() for path in worker.kv_dir.rglob("*") if path.is_file())
+        assert stored and not any(secret.encode() in stored for secret in SECRETS), "grants keep no token or key"
+    finally:
+        worker.stop()
