@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::records::{DeploymentRecord, FlowRunRecord, StateRecord};
+use super::records::{FlowRunRecord, StateRecord};
 use super::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 
@@ -33,13 +33,6 @@ impl Orchestration {
 }
 
 impl<F: Fetch> PrefectClient<'_, F> {
-    /// The deployment `<flow>/<deployment>`: one request.
-    pub async fn deployment_by_name(&self, flow: &str, name: &str) -> Result<Option<DeploymentRecord>, PrefectError> {
-        let body = json!({"flows": {"name": {"any_": [flow]}}, "deployments": {"name": {"any_": [name]}}, "limit": 1});
-        let mut rows: Vec<DeploymentRecord> = self.post("deployments/filter", &body).await?;
-        Ok(if rows.is_empty() { None } else { Some(rows.swap_remove(0)) })
-    }
-
     /// Creates a flow run of the deployment; `true` when it is new, `false` when Prefect
     /// returned the run an earlier request with the same idempotency key created.
     pub async fn create_flow_run(&self, deployment: Uuid, body: &Value) -> Result<(FlowRunRecord, bool), PrefectError> {

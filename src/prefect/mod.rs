@@ -30,6 +30,22 @@ use csrf::{CsrfToken, TokenKey};
 const API_VERSION: &str = "0.8.4";
 const USER_AGENT: &str = concat!("prefect-mcp-worker/", env!("CARGO_PKG_VERSION"));
 
+/// How a caller names a deployment: by id, or by its flow's name and its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeploymentRef {
+    Id(String),
+    Name { flow: String, deployment: String },
+}
+
+impl std::fmt::Display for DeploymentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeploymentRef::Id(id) => write!(f, "deployment {id}"),
+            DeploymentRef::Name { flow, deployment } => write!(f, "deployment {flow}/{deployment}"),
+        }
+    }
+}
+
 /// One client per tool call, holding the credentials of that request.
 pub struct PrefectClient<'f, F: Fetch> {
     fetch: &'f F,
@@ -115,6 +131,25 @@ impl<'f, F: Fetch> PrefectClient<'f, F> {
         let body = serde_json::json!({kind: {field: {"any_": [key]}}, "limit": 1, "offset": 0});
         let mut rows: Vec<T> = self.post(&format!("{kind}/filter"), &body).await?;
         Ok(if rows.is_empty() { None } else { Some(rows.swap_remove(0)) })
+    }
+
+    /// The deployment `wanted` names: one request.
+    pub async fn deployment(&self, wanted: &DeploymentRef) -> Result<Option<records::DeploymentRecord>, PrefectError> {
+        match wanted {
+            DeploymentRef::Id(id) => self.find_one("deployments", "id", id).await,
+            DeploymentRef::Name { flow, deployment } => {
+                let body = serde_json::json!({"flows": {"name": {"any_": [flow]}},
+                                              "deployments": {"name": {"any_": [deployment]}}, "limit": 1, "offset": 0});
+                let mut rows: Vec<records::DeploymentRecord> = self.post("deployments/filter", &body).await?;
+                Ok(if rows.is_empty() { None } else { Some(rows.swap_remove(0)) })
+            }
+        }
+    }
+
+    /// The name of flow `id` (one request); `None` without an id.
+    pub async fn flow_name(&self, id: Option<&str>) -> Result<Option<String>, PrefectError> {
+        let Some(id) = id else { return Ok(None) };
+        Ok(self.find_one::<records::FlowRecord>("flows", "id", id).await?.map(|flow| flow.name))
     }
 
     /// `GET` on an absolute URL under the same origin (Cloud account-level endpoints).

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::ToolError;
+use crate::prefect::DeploymentRef;
+
 /// Parses tool arguments; `None` (omitted or `null`) means `{}`. The error names the
 /// argument and the reason, e.g. "limit: expected an integer from 1 to 200, got 201".
 pub fn parse<P: DeserializeOwned>(arguments: Option<JsonObject>) -> Result<P, String> {
@@ -224,6 +227,25 @@ impl<'de> Deserialize<'de> for WorkspaceId {
         WorkspaceId::parse(&raw).ok_or_else(|| {
             de::Error::custom(format!("expected a workspace UUID or <account-handle>/<workspace-handle>, got {raw:?}"))
         })
+    }
+}
+
+/// The deployment a tool's `deployment_id` (already checked) or `deployment_name`
+/// (`<flow>/<deployment>`) names: exactly one of the two.
+pub fn deployment_ref(id: Option<String>, name: Option<&str>) -> Result<DeploymentRef, ToolError> {
+    let invalid = |reason: String| Err(ToolError::InvalidArguments(reason));
+    match (id, name) {
+        (Some(id), None) => Ok(DeploymentRef::Id(id)),
+        (None, Some(name)) => match name.trim().split_once('/') {
+            Some((flow, deployment)) if !flow.is_empty() && !deployment.is_empty() && !deployment.contains('/') => {
+                Ok(DeploymentRef::Name { flow: flow.to_owned(), deployment: deployment.to_owned() })
+            }
+            _ => invalid(format!(
+                "deployment_name {name:?} is not \"<flow>/<deployment>\"; get_deployments shows each deployment's slug"
+            )),
+        },
+        (Some(_), Some(_)) => invalid("give either deployment_id or deployment_name, not both".into()),
+        (None, None) => invalid("give deployment_id (UUID) or deployment_name (\"<flow>/<deployment>\")".into()),
     }
 }
 

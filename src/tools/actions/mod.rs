@@ -19,11 +19,11 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::args::{Id, WorkspaceId};
+use super::args::{self, Id, WorkspaceId};
 use super::registry::ToolInfo;
 use super::{ToolContext, ToolError, format};
-use crate::prefect::records::{DeploymentRecord, FlowRecord, FlowRunRecord};
-use crate::prefect::{Orchestration, PrefectClient};
+use crate::prefect::records::{DeploymentRecord, FlowRunRecord};
+use crate::prefect::{DeploymentRef, Orchestration, PrefectClient};
 use crate::upstream::{Counted, Fetch};
 
 /// A caller who may use the action tools: who they are, for the audit record, and the key
@@ -251,40 +251,15 @@ pub(crate) async fn deployment<F: Fetch>(
     id: Option<Id>,
     name: Option<&str>,
 ) -> Result<NamedDeployment, ToolError> {
-    // By name the flow's name is known; by id it takes one more read.
-    let (found, flow) = match (id, name) {
-        (Some(id), None) => {
-            let found: Option<DeploymentRecord> = prefect.find_one("deployments", "id", &id.to_string()).await?;
-            let flow: Option<FlowRecord> = match found.as_ref().and_then(|d| d.flow_id.as_deref()) {
-                Some(flow_id) => prefect.find_one("flows", "id", flow_id).await?,
-                None => None,
-            };
-            (
-                found.ok_or_else(|| format!("there is no deployment with id {id} in this workspace")),
-                flow.map(|f| f.name),
-            )
-        }
-        (None, Some(name)) => {
-            let (flow, deployment) =
-                name.split_once('/').filter(|(f, d)| !f.is_empty() && !d.is_empty()).ok_or_else(|| {
-                    ToolError::InvalidArguments(format!(
-                        "deployment_name: expected <flow name>/<deployment name>, got {name:?}"
-                    ))
-                })?;
-            let found = prefect.deployment_by_name(flow, deployment).await?;
-            (found.ok_or_else(|| format!("there is no deployment {name:?}")), Some(flow.to_owned()))
-        }
-        _ => {
-            return Err(ToolError::InvalidArguments(
-                "name the deployment with either deployment_id or deployment_name (<flow>/<deployment>), not both \
-                 and not neither"
-                    .into(),
-            ));
-        }
-    };
-    let record = found.map_err(|missing| {
-        ToolError::NotFound(format!("{missing}; get_deployments lists the deployments with their ids and names"))
+    let wanted = args::deployment_ref(id.map(|id| id.to_string()), name)?;
+    let record = prefect.deployment(&wanted).await?.ok_or_else(|| {
+        ToolError::NotFound(format!("{wanted} not found; get_deployments lists the existing deployments"))
     })?;
+    // By name the flow's name is known; by id it takes one more read.
+    let flow = match wanted {
+        DeploymentRef::Name { flow, .. } => Some(flow),
+        DeploymentRef::Id(_) => prefect.flow_name(record.flow_id.as_deref()).await?,
+    };
     let id = uuid::Uuid::parse_str(&record.id)
         .map(Id)
         .map_err(|_| ToolError::UnusableAnswer(format!("Prefect gave deployment id {:?}, not a UUID", record.id)))?;

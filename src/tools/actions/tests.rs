@@ -266,7 +266,7 @@ fn run_deployment_leaves_unenforced_parameters_to_prefect_and_refuses_bad_times(
     let result = run(&ctx, "run_deployment", json!({"deployment_id": DEPLOYMENT, "scheduled_time": "tomorrow"}));
     assert!(structured(&result)["error"].as_str().unwrap().contains("scheduled_time: expected an ISO 8601"));
     let result = run(&ctx, "run_deployment", json!({}));
-    assert!(structured(&result)["error"].as_str().unwrap().contains("either deployment_id or deployment_name"));
+    assert!(structured(&result)["error"].as_str().unwrap().contains("give deployment_id (UUID) or deployment_name"));
     let result = run(&ctx, "run_deployment", json!({"deployment_id": "not-a-uuid"}));
     assert!(structured(&result)["error"].as_str().unwrap().contains("deployment_id: expected a UUID"));
     let audit = ctx.take_audit().unwrap();

@@ -14,14 +14,14 @@ use serde_json::{Value, json};
 
 use super::{
     DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotScope, active_runs, clip,
-    collision_strategy, conclude, deployment_paused, deployment_saturated, flow_name, held_by, holder_labels,
-    minutes_since, parse_id, read_readiness, slot_holders, slug,
+    collision_strategy, conclude, deployment_paused, deployment_saturated, held_by, holder_labels, minutes_since,
+    parse_id, read_readiness, slot_holders, slug,
 };
 use crate::prefect::limits::{TagLimitRecord, tag_limits};
 use crate::prefect::records::{FlowRunRecord, TaskRunRecord};
-use crate::prefect::{PrefectClient, PrefectError};
+use crate::prefect::{DeploymentRef, PrefectClient, PrefectError};
 use crate::tools::ToolError;
-use crate::tools::args::WorkspaceId;
+use crate::tools::args::{self, WorkspaceId};
 use crate::tools::registry::{Availability, ToolInfo, ToolTypes};
 use crate::tools::toolsets::Toolset;
 use crate::tools::{Envelope, ToolContext, format, unique};
@@ -168,52 +168,16 @@ pub const TOOL: ToolInfo = ToolInfo {
     types: ToolTypes::of::<Params, Envelope<DeploymentDiagnosis>>(),
 };
 
-/// How the caller named the deployment.
-enum Wanted {
-    Id(String),
-    Name { flow: String, deployment: String },
-}
-
-fn wanted(params: &Params) -> Result<Wanted, ToolError> {
-    let invalid = |reason: String| Err(ToolError::InvalidArguments(reason));
-    match (&params.deployment_id, &params.deployment_name) {
-        (Some(id), None) => Ok(Wanted::Id(parse_id(id, "deployment_id", "get_deployments")?)),
-        (None, Some(name)) => match name.trim().split_once('/') {
-            Some((flow, deployment)) if !flow.is_empty() && !deployment.is_empty() && !deployment.contains('/') => {
-                Ok(Wanted::Name { flow: flow.to_owned(), deployment: deployment.to_owned() })
-            }
-            _ => invalid(format!(
-                "deployment_name {name:?} is not \"<flow>/<deployment>\"; get_deployments shows each deployment's slug"
-            )),
-        },
-        (Some(_), Some(_)) => invalid("give either deployment_id or deployment_name, not both".into()),
-        (None, None) => invalid("give deployment_id (UUID) or deployment_name (\"<flow>/<deployment>\")".into()),
-    }
-}
-
 pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<DeploymentDiagnosis, ToolError> {
-    let wanted = wanted(&params)?;
+    let id = params.deployment_id.as_deref().map(|id| parse_id(id, "deployment_id", "get_deployments")).transpose()?;
+    let wanted = args::deployment_ref(id, params.deployment_name.as_deref())?;
     let prefect = ctx.prefect(params.workspace_id).await?;
-    let (body, missing) = match &wanted {
-        Wanted::Id(id) => (
-            json!({"deployments": {"id": {"any_": [id]}}, "limit": 1, "offset": 0}),
-            format!("deployment {id} not found"),
-        ),
-        Wanted::Name { flow, deployment } => (
-            json!({"flows": {"name": {"any_": [flow]}}, "deployments": {"name": {"any_": [deployment]}},
-                   "limit": 1, "offset": 0}),
-            format!("deployment {flow}/{deployment} not found"),
-        ),
-    };
-    let deployment = prefect
-        .post::<Vec<DeploymentRecord>, _>("deployments/filter", &body)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ToolError::NotFound(format!("{missing}; get_deployments lists the existing deployments")))?;
-    let known_flow = match &wanted {
-        Wanted::Name { flow, .. } => Some(flow.clone()),
-        Wanted::Id(_) => None,
+    let deployment = prefect.deployment(&wanted).await?.ok_or_else(|| {
+        ToolError::NotFound(format!("{wanted} not found; get_deployments lists the existing deployments"))
+    })?;
+    let known_flow = match wanted {
+        DeploymentRef::Name { flow, .. } => Some(flow),
+        DeploymentRef::Id(_) => None,
     };
     let mut reads = read_context(&prefect, ctx.now, &deployment, known_flow).await?;
     // Last round, only when a tag limit of the deployment or its pool's or queue's limit is
@@ -271,7 +235,7 @@ async fn read_context<F: Fetch>(
         async {
             match known_flow {
                 Some(name) => Ok(Some(name)),
-                None => flow_name(prefect, deployment.flow_id.as_deref()).await,
+                None => prefect.flow_name(deployment.flow_id.as_deref()).await,
             }
         },
         prefect.post::<Vec<FlowRunRecord>, _>("flow_runs/filter", &recent_body),

@@ -16,8 +16,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{
     DeploymentRecord, Finding, ObjectRef, PoolReadiness, Readiness, RunRef, Severity, SlotScope, clip, conclude,
-    deployment_paused, deployment_saturated, flow_name, held_by, holder_labels, minutes_since, named_holders, parse_id,
-    read_one, read_readiness, saturated_globals, slot_holders, slug,
+    deployment_paused, deployment_saturated, held_by, holder_labels, minutes_since, named_holders, parse_id,
+    read_readiness, saturated_globals, slot_holders, slug,
 };
 use crate::prefect::limits::{GlobalLimitRecord, TagLimitRecord, global_limits, tag_limits};
 use crate::prefect::paging::SERVER_PAGE_MAX;
@@ -207,7 +207,7 @@ struct Reads {
 async fn fetch<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<FlowRunDiagnosis, ToolError> {
     let id = parse_id(&params.flow_run_id, "flow_run_id", "get_flow_runs")?;
     let prefect = ctx.prefect(params.workspace_id).await?;
-    let run: FlowRunRecord = read_one(&prefect, "flow_runs", "id", &id).await?.ok_or_else(|| {
+    let run: FlowRunRecord = prefect.find_one("flow_runs", "id", &id).await?.ok_or_else(|| {
         ToolError::NotFound(format!("flow run {id} not found; get_flow_runs lists the existing runs"))
     })?;
     let phase = run.phase();
@@ -271,12 +271,12 @@ async fn read_context<F: Fetch>(
                            "sort": "TIMESTAMP_DESC", "limit": ERROR_LOGS + 1, "offset": 0});
     let (states, flow, tasks, logs, deployment, readiness, tags, globals) = futures::join!(
         prefect.get::<Vec<StateRecord>>(&states_path),
-        flow_name(prefect, run.flow_id.as_deref()),
+        prefect.flow_name(run.flow_id.as_deref()),
         optional(started, prefect.post::<Vec<TaskRunRecord>, _>("task_runs/filter", &tasks_body)),
         optional(started, prefect.post::<Vec<LogRecord>, _>("logs/filter", &logs_body)),
         async {
             match &run.deployment_id {
-                Some(id) => read_one::<DeploymentRecord, _>(prefect, "deployments", "id", id).await,
+                Some(id) => prefect.find_one::<DeploymentRecord>("deployments", "id", id).await,
                 None => Ok(None),
             }
         },

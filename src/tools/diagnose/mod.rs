@@ -13,9 +13,7 @@ use super::{ToolError, format};
 use crate::prefect::limits::GlobalLimitRecord;
 use crate::prefect::paging::SERVER_PAGE_MAX;
 use crate::prefect::pools::path_segment;
-use crate::prefect::records::{
-    DeploymentRecord, FlowRecord, FlowRunRecord, PoolRecord, QueueRecord, TaskRunRecord, WorkerRecord,
-};
+use crate::prefect::records::{DeploymentRecord, FlowRunRecord, PoolRecord, QueueRecord, TaskRunRecord, WorkerRecord};
 use crate::prefect::{PrefectClient, PrefectError};
 use crate::upstream::Fetch;
 

@@ -29,7 +29,7 @@ pub(super) async fn read_readiness<F: Fetch>(
     let queue_body = json!({"work_queues": {"name": {"any_": [queue_name]}}, "limit": 1, "offset": 0});
     let workers_body = json!({"limit": SERVER_PAGE_MAX, "offset": 0});
     let (pool, queue, workers) = futures::join!(
-        read_one::<PoolRecord, _>(prefect, "work_pools", "name", pool_name),
+        prefect.find_one::<PoolRecord>("work_pools", "name", pool_name),
         async {
             match queue_name {
                 Some(_) => prefect.post::<Vec<QueueRecord>, _>(&queues_path, &queue_body).await,

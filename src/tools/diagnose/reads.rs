@@ -32,27 +32,6 @@ impl RunRef {
     }
 }
 
-/// `POST {kind}/filter` for the one object whose `field` is `key`.
-pub(super) async fn read_one<T: serde::de::DeserializeOwned, F: Fetch>(
-    prefect: &PrefectClient<'_, F>,
-    kind: &str,
-    field: &str,
-    key: &str,
-) -> Result<Option<T>, PrefectError> {
-    let body = json!({kind: {field: {"any_": [key]}}, "limit": 1, "offset": 0});
-    let mut rows: Vec<T> = prefect.post(&format!("{kind}/filter"), &body).await?;
-    Ok(if rows.is_empty() { None } else { Some(rows.swap_remove(0)) })
-}
-
-/// The flow's name (one request), `None` without a flow id.
-pub(super) async fn flow_name<F: Fetch>(
-    prefect: &PrefectClient<'_, F>,
-    flow_id: Option<&str>,
-) -> Result<Option<String>, PrefectError> {
-    let Some(id) = flow_id else { return Ok(None) };
-    Ok(read_one::<FlowRecord, _>(prefect, "flows", "id", id).await?.map(|f| f.name))
-}
-
 /// How many slot holders a finding names (it shows three and counts the rest).
 pub(super) const NAMED_HOLDERS: usize = 3;
 
