@@ -330,16 +330,31 @@ mod tests {
         }
     }
 
-    fn flaky(failures: u32, error: FetchError) -> (Result<Value, PrefectError>, u32) {
+    /// POSTs `path` (as an action tool's client) through a [`Flaky`] upstream: the result and
+    /// how many requests went out.
+    fn flaky_post(path: &str, failures: u32, error: FetchError) -> (Result<Value, PrefectError>, u32) {
         let fetch = Flaky { failures, error, calls: std::cell::Cell::new(0) };
         let credentials = Credentials {
             api_url: Url::parse("http://127.0.0.1:4200/api").unwrap(),
             authorization: Authorization::None,
             source: Source::Secrets,
         };
-        let prefect = PrefectClient::new(&fetch, credentials, 1000);
-        let result = futures::executor::block_on(prefect.post("flows/filter", &json!({"limit": 1})));
+        let prefect = PrefectClient::new(&fetch, credentials, 1000).for_actions();
+        let result = futures::executor::block_on(prefect.post(path, &json!({"limit": 1})));
         (result, fetch.calls.get())
+    }
+
+    fn flaky(failures: u32, error: FetchError) -> (Result<Value, PrefectError>, u32) {
+        flaky_post("flows/filter", failures, error)
+    }
+
+    #[test]
+    fn a_write_is_never_sent_twice() {
+        let lost = FetchError::Network("Network connection lost.".into());
+        let path = "flow_runs/0e6b1c8e-0000-4000-8000-000000000000/set_state";
+        let (result, calls) = flaky_post(path, 1, lost);
+        assert!(result.unwrap_err().to_string().contains("Network connection lost"));
+        assert_eq!(calls, 1, "it may have arrived");
     }
 
     #[test]

@@ -232,9 +232,15 @@ pub(crate) fn describe_run(run: &FlowRunRecord) -> Value {
     })
 }
 
-/// The new state Prefect accepted, or why it did not.
-pub(crate) fn accepted_state(result: Orchestration, what: &str) -> Result<Map<String, Value>, ToolError> {
-    if !result.accepted() {
+/// The run's new state when Prefect accepted the change, or set state type `instead`, which
+/// does what was asked too; else why it did not.
+pub(crate) fn accepted_state(
+    result: Orchestration,
+    what: &str,
+    instead: Option<&str>,
+) -> Result<Map<String, Value>, ToolError> {
+    let reached_instead = instead.is_some() && result.state.as_ref().and_then(|s| s.kind.as_deref()) == instead;
+    if !result.accepted() && !reached_instead {
         return Err(ToolError::NotApplicable(format!(
             "Prefect did not {what}: its orchestration answered {}{}; get_flow_runs shows the run's state now",
             result.status,

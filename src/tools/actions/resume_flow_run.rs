@@ -98,7 +98,7 @@ pub async fn call<F: Fetch>(ctx: &ToolContext<'_, F>, params: Params) -> Result<
         },
         async |prefect, run_input, _| {
             let input = run_input.map(Value::Object);
-            accepted_state(prefect.resume_flow_run(id.0, input.as_ref()).await?, "resume the run")
+            accepted_state(prefect.resume_flow_run(id.0, input.as_ref()).await?, "resume the run", None)
         },
     )
     .await

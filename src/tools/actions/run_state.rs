@@ -191,14 +191,8 @@ async fn change<F: Fetch>(
         async |prefect, (), _| {
             let (kind, name) = change.into;
             let state = json!({"type": kind, "name": name, "message": change.message});
-            let mut result = prefect.set_flow_run_state(id.0, state, change.force).await?;
-            if let Some(instead) = change.instead
-                && result.state.as_ref().is_some_and(|s| s.kind.as_deref() == Some(instead))
-            {
-                // Rejected in favour of a state that does what was asked.
-                result.status = "ACCEPT".to_owned();
-            }
-            accepted_state(result, change.attempt)
+            let result = prefect.set_flow_run_state(id.0, state, change.force).await?;
+            accepted_state(result, change.attempt, change.instead)
         },
     )
     .await

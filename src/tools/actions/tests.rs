@@ -117,6 +117,51 @@ fn a_preview_changes_nothing_and_its_token_carries_the_action_out() {
 }
 
 #[test]
+fn a_cancel_prefect_settles_as_cancelled_at_once_is_done_and_other_rejections_are_not() {
+    let path = format!("/api/flow_runs/{RUN}/set_state");
+    let rejected = |state_type: &str, state_name: &str| {
+        json!({"status": "REJECT", "state": {"type": state_type, "name": state_name},
+               "details": {"reason": "nothing to stop"}})
+    };
+    let scheduled = run_in("SCHEDULED", "Scheduled", Some(DEPLOYMENT));
+    let fake = FakeUpstream::new().on("POST", "/api/flow_runs/filter", 200, scheduled.clone()).on(
+        "POST",
+        &path,
+        200,
+        rejected("CANCELLED", "Cancelled"),
+    );
+    let ctx = writing(&fake);
+    let preview = run(&ctx, "cancel_flow_run", json!({"flow_run_id": RUN}));
+    assert_eq!(structured(&preview)["preview"]["change"], "Scheduled → Cancelled");
+    let done = run(&ctx, "cancel_flow_run", json!({"flow_run_id": RUN, "confirm": token(&preview)}));
+    assert_eq!(structured(&done)["outcome"]["state_type"], "CANCELLED", "{:?}", structured(&done));
+
+    let fake = FakeUpstream::new().on("POST", "/api/flow_runs/filter", 200, scheduled).on(
+        "POST",
+        &path,
+        200,
+        rejected("SCHEDULED", "Scheduled"),
+    );
+    let ctx = writing(&fake);
+    let preview = run(&ctx, "cancel_flow_run", json!({"flow_run_id": RUN}));
+    let refused = run(&ctx, "cancel_flow_run", json!({"flow_run_id": RUN, "confirm": token(&preview)}));
+    let error = structured(&refused)["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("Prefect did not cancel the run: its orchestration answered REJECT (nothing to stop)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_actions_toolset_alone_keeps_orientation_and_the_actions() {
+    let fake = FakeUpstream::new();
+    let toolsets = crate::tools::toolsets::Selection::parse(Some("actions")).unwrap();
+    let ctx = writing(&fake).with_toolsets(toolsets);
+    let names: Vec<String> = definitions(&ctx).into_iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(names, [&["orientation"][..], &ACTIONS[..]].concat());
+}
+
+#[test]
 fn bad_tokens_are_refused_before_any_request() {
     let fake =
         FakeUpstream::new().on("POST", "/api/flow_runs/filter", 200, run_in("FAILED", "Failed", Some(DEPLOYMENT)));
