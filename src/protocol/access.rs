@@ -327,6 +327,13 @@ mod tests {
         let token = writer_of(&on, &with_authorization(&["Bearer write-tok"]), None).unwrap();
         assert_eq!(token, format!("token:{}", &crypto::sha256_hex("write-tok")[..12]));
         assert_eq!(writer_of(&on, &with_authorization(&["Bearer read-tok"]), None), Err(WritesDenied::ReadOnlyCaller));
+        // ALLOW_UNAUTHENTICATED opens the Worker's secrets to reads only.
+        let open = settings(&[
+            ("PREFECT_API_URL", "http://127.0.0.1:4200/api"),
+            ("ALLOW_UNAUTHENTICATED", "true"),
+            ("ALLOW_WRITES", "true"),
+        ]);
+        assert_eq!(writer_of(&open, &HeaderMap::new(), None), Err(WritesDenied::ReadOnlyCaller));
         for headers in [own.clone(), with_authorization(&["Bearer write-tok"])] {
             assert_eq!(writer_of(&off, &headers, None), Err(WritesDenied::Disabled));
         }
